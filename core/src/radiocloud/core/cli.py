@@ -1,0 +1,247 @@
+"""CLI conventions shared by every rc-* app.
+
+An app declares its options once, in a typed typer signature, using the shared option types
+below for the runtime options of shared/DESIGN.md, collects them into frozen dataclasses and
+hands them to its pipeline. ``run_cli`` is the error boundary: a known error becomes one line
+on stderr and a non-zero exit (2 for bad input), the traceback only with ``--debug``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import logging
+import os
+import resource
+import sys
+import time
+import traceback
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Annotated
+
+import click
+import dask
+import typer
+
+from radiocloud.core.errors import EXIT_BAD_INPUT, EXIT_FAILURE, RadiocloudError
+from radiocloud.core.progress import stderr_console
+from radiocloud.core.units import format_size, parse_size
+
+log = logging.getLogger("radiocloud")
+
+# -- the shared options, declared once ------------------------------------------------------
+
+RUNTIME = "Runtime"
+Workers = Annotated[
+    int,
+    typer.Option(
+        "--workers",
+        min=0,
+        help="Local dask worker processes; 0 runs threads in this process.",
+        rich_help_panel=RUNTIME,
+    ),
+]
+Threads = Annotated[
+    int,
+    typer.Option(
+        "--threads",
+        min=0,
+        help="Threads (per worker with --workers); 0 uses every core.",
+        rich_help_panel=RUNTIME,
+    ),
+]
+Scheduler = Annotated[
+    str | None,
+    typer.Option(
+        "--scheduler",
+        help="Address of a running dask distributed scheduler (tcp://host:8786).",
+        rich_help_panel=RUNTIME,
+    ),
+]
+MemoryBudget = Annotated[
+    str,
+    typer.Option(
+        "--memory-budget",
+        help="Memory for data in flight (e.g. 4GB); chunk sizes follow from it.",
+        rich_help_panel=RUNTIME,
+    ),
+]
+
+
+class Level(enum.StrEnum):
+    DEBUG = "DEBUG"
+    INFO = "INFO"
+    WARNING = "WARNING"
+    ERROR = "ERROR"
+
+
+LogLevel = Annotated[
+    Level,
+    typer.Option("--log-level", case_sensitive=False, help="Log level.", rich_help_panel=RUNTIME),
+]
+Debug = Annotated[
+    bool,
+    typer.Option("--debug", help="Show tracebacks of errors.", rich_help_panel=RUNTIME),
+]
+
+
+@dataclass(frozen=True)
+class RuntimeOptions:
+    """How an app computes: where the dask graph runs and how much memory it may use."""
+
+    workers: int = 0
+    threads: int = 0
+    scheduler: str | None = None
+    memory_budget: int = 2 * 2**30
+    log_level: str = "INFO"
+    debug: bool = False
+
+    @classmethod
+    def from_cli(
+        cls,
+        *,
+        workers: int,
+        threads: int,
+        scheduler: str | None,
+        memory_budget: str,
+        log_level: str | Level,
+        debug: bool,
+    ) -> RuntimeOptions:
+        return cls(
+            workers=workers,
+            threads=threads,
+            scheduler=scheduler,
+            memory_budget=parse_size(memory_budget),
+            log_level=Level(str(getattr(log_level, "value", log_level)).upper()).value,
+            debug=debug,
+        )
+
+    @property
+    def nthreads(self) -> int:
+        """Threads computing at once in this process (or per worker)."""
+        return self.threads or os.cpu_count() or 1
+
+
+# -- dask runtime ---------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def dask_runtime(opts: RuntimeOptions) -> Iterator[None]:
+    """Run the block with the scheduler the options ask for."""
+    if opts.scheduler or opts.workers:
+        from distributed import Client, LocalCluster
+
+        if opts.scheduler:
+            cm = Client(opts.scheduler)
+        else:
+            cluster = LocalCluster(
+                n_workers=opts.workers,
+                threads_per_worker=opts.nthreads,
+                processes=True,
+                memory_limit=opts.memory_budget // max(opts.workers, 1),
+                dashboard_address=None,
+            )
+            cm = Client(cluster)
+        with cm:
+            yield
+        return
+    with dask.config.set(scheduler="threads", num_workers=opts.nthreads):
+        yield
+
+
+# -- logging and the end-of-run summary -------------------------------------------------------
+
+
+def setup_logging(level: str) -> None:
+    from rich.logging import RichHandler
+
+    handler = RichHandler(console=stderr_console(), show_path=False, markup=False)
+    logging.basicConfig(level=level.upper(), format="%(message)s", handlers=[handler], force=True)
+    for noisy in ("distributed", "numba", "fsspec", "botocore", "s3fs", "asyncio"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))
+    # dask-ms warns for every empty optional column it skips (FLAG_CATEGORY, HISTORY.LOG...)
+    logging.getLogger("daskms").setLevel(max(logging.ERROR, logging.getLevelName(level)))
+
+
+def peak_rss_bytes() -> int:
+    """Peak resident memory of this process and its finished children (Linux: kB units)."""
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return max(own, children) * 1024
+
+
+@dataclass
+class RunSummary:
+    """What a run read and wrote; printed as one paragraph when the run ends."""
+
+    app: str
+    read: str = ""
+    written: str = ""
+    rows: int = 0
+    visibilities: int = 0
+    details: list[str] = field(default_factory=list)
+    started: float = field(default_factory=time.perf_counter)
+
+    def text(self) -> str:
+        wall = time.perf_counter() - self.started
+        parts = [f"{self.app}:"]
+        if self.read:
+            parts.append(f"read {self.read};")
+        if self.written:
+            parts.append(f"wrote {self.written};")
+        if self.rows:
+            parts.append(f"{self.rows:,} rows, {self.visibilities:,} visibilities;")
+        parts += [f"{d};" for d in self.details]
+        rate = f" ({self.visibilities / wall:,.0f} visibilities/s)" if self.visibilities else ""
+        parts.append(f"{wall:.1f} s wall{rate}, peak memory {format_size(peak_rss_bytes())}.")
+        return " ".join(parts)
+
+    def print(self) -> None:
+        print(self.text(), flush=True)
+
+
+# -- the error boundary ----------------------------------------------------------------------
+
+
+def run_cli(app: typer.Typer, prog: str, argv: list[str] | None = None) -> int:
+    """Run a typer app; turn errors into one line on stderr and an exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    try:
+        app(args=argv, prog_name=prog, standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.ClickException as exc:
+        exc.show()
+        return EXIT_BAD_INPUT
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        print(f"{prog}: interrupted; no output was put in place", file=sys.stderr)
+        return 130
+    except RadiocloudError as exc:
+        if debug:
+            traceback.print_exc()
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except Exception as exc:
+        if debug:
+            traceback.print_exc()
+            return EXIT_FAILURE
+        print(
+            f"{prog}: internal error: {type(exc).__name__}: {exc} "
+            "(re-run with --debug for the traceback, and please report it)",
+            file=sys.stderr,
+        )
+        return EXIT_FAILURE
+    return 0
+
+
+def new_app(help: str) -> typer.Typer:
+    """A typer app with radiocloud's settings (no rich tracebacks: run_cli owns errors)."""
+    return typer.Typer(
+        help=help,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+        no_args_is_help=True,
+        context_settings={"help_option_names": ["-h", "--help"]},
+    )

@@ -1,0 +1,58 @@
+"""radiocloud.core.io: the only code that touches casacore, zarr and fsspec.
+
+Open any dataset URL (MS, zarr, parquet; local or ``s3://``) with :func:`open_dataset`, its
+subtables with :func:`open_subtables`, write columns back lazily with :func:`write_columns`
+inside a :func:`column_transaction`, and write a whole new dataset with :func:`new_dataset` +
+:func:`write_tables`. :func:`convert` copies a dataset between formats.
+"""
+
+from radiocloud.core.io.convert import convert
+from radiocloud.core.io.read import (
+    DEFAULT_GROUP_COLS,
+    DEFAULT_MEMORY_BUDGET,
+    open_dataset,
+    read_table,
+    row_bytes,
+    rows_per_chunk,
+)
+from radiocloud.core.io.store import (
+    DatasetURL,
+    Format,
+    as_url,
+    detect_format,
+    format_from_suffix,
+    list_subtables,
+)
+from radiocloud.core.io.subtables import STOKES_CODES, STOKES_NAMES, Subtables, open_subtables
+from radiocloud.core.io.write import (
+    column_transaction,
+    new_dataset,
+    partial_columns,
+    write_columns,
+    write_tables,
+)
+
+__all__ = [
+    "DEFAULT_GROUP_COLS",
+    "DEFAULT_MEMORY_BUDGET",
+    "STOKES_CODES",
+    "STOKES_NAMES",
+    "DatasetURL",
+    "Format",
+    "Subtables",
+    "as_url",
+    "column_transaction",
+    "convert",
+    "detect_format",
+    "format_from_suffix",
+    "list_subtables",
+    "new_dataset",
+    "open_dataset",
+    "open_subtables",
+    "partial_columns",
+    "read_table",
+    "row_bytes",
+    "rows_per_chunk",
+    "write_columns",
+    "write_tables",
+]

@@ -1,0 +1,219 @@
+"""Write columns back to a dataset, or a whole new dataset, so that a failure never leaves
+something that reads as valid.
+
+- :func:`write_columns` is lazy (dask-ms style): it returns the write graph, nothing runs until
+  it is computed. Wrap build + compute in :func:`column_transaction`: it marks the columns as
+  being written in a small marker file inside the dataset, and clears the mark only when the
+  compute succeeded. :func:`radiocloud.core.io.open_dataset` refuses marked columns.
+- :func:`new_dataset` writes a new dataset under a temporary name beside the final one and
+  renames it into place on success (local paths); on object stores, where there is no rename,
+  the marker file stays until the write is complete.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+
+import dask.array as da
+import xarray as xr
+from daskms import xds_to_table
+from daskms.experimental.arrow import xds_to_parquet
+from daskms.experimental.zarr import xds_to_zarr
+
+from radiocloud.core.errors import OutputExistsError, OutputNotWritableError
+from radiocloud.core.io.read import PARTITION_KEY
+from radiocloud.core.io.store import DatasetURL, Format, as_url, detect_format, format_from_suffix
+
+MARKER = ".radiocloud-incomplete.json"
+ALL_COLUMNS = "*"
+# dask-ms's MS descriptor: standard column descriptions; columns of one shape across all
+# partitions get a fixed shape in a TiledColumnStMan (else they stay variable-shaped).
+MS_DESCRIPTOR = "ms"
+# casacore's default MS description says ITRF for UVW; ours are J2000 (as CASA writes them).
+MAIN_COLUMN_KEYWORDS = {
+    "UVW": {"QuantumUnits": ["m", "m", "m"], "MEASINFO": {"type": "uvw", "Ref": "J2000"}}
+}
+# Subtables that casacore's MS definition knows; others are written with inferred descriptors.
+MS_SUBTABLES = {
+    "ANTENNA", "DATA_DESCRIPTION", "FEED", "FIELD", "FLAG_CMD", "HISTORY", "OBSERVATION",
+    "POINTING", "POLARIZATION", "PROCESSOR", "SOURCE", "SPECTRAL_WINDOW", "STATE",
+}  # fmt: skip
+
+
+def _marker_path(url: DatasetURL) -> tuple:
+    store = url.store()
+    return store.fs, f"{store.root}/{MARKER}"
+
+
+def partial_columns(url: str | DatasetURL, fmt: str | None = None) -> list[str]:
+    """Columns an interrupted write left incomplete (``["*"]`` for a whole dataset)."""
+    fs, path = _marker_path(as_url(url))
+    if not fs.exists(path):
+        return []
+    with fs.open(path, "r") as f:
+        return list(json.load(f)["columns"])
+
+
+def _mark(url: DatasetURL, columns: Sequence[str]) -> None:
+    fs, path = _marker_path(url)
+    cols = sorted(set(partial_columns(url)) | set(columns))
+    with fs.open(path, "w") as f:
+        json.dump({"columns": cols, "writer": "radiocloud"}, f)
+
+
+def _unmark(url: DatasetURL, columns: Sequence[str]) -> None:
+    fs, path = _marker_path(url)
+    left = sorted(set(partial_columns(url)) - set(columns))
+    if left and ALL_COLUMNS not in columns:
+        with fs.open(path, "w") as f:
+            json.dump({"columns": left, "writer": "radiocloud"}, f)
+    elif fs.exists(path):
+        fs.rm(path)
+
+
+@contextlib.contextmanager
+def column_transaction(url: str | DatasetURL, columns: Sequence[str]) -> Iterator[None]:
+    """Mark ``columns`` of ``url`` as being written for the duration of the block.
+
+    If the block raises (or the process dies), the mark stays and readers refuse the columns
+    with a message saying which run to repeat.
+    """
+    url = as_url(url)
+    _mark(url, columns)
+    yield
+    _unmark(url, columns)
+
+
+def write_columns(
+    datasets: Sequence[xr.Dataset],
+    url: str | DatasetURL,
+    columns: Sequence[str],
+    *,
+    fmt: Format | None = None,
+) -> list[xr.Dataset]:
+    """Lazily write ``columns`` of ``datasets`` (from :func:`open_dataset`) back to ``url``.
+
+    Missing MS columns are created with the standard descriptors (MODEL_DATA, CORRECTED_DATA
+    shaped like DATA, tiled storage). Returns the dask-ms write datasets: compute them.
+    """
+    url = as_url(url)
+    fmt = fmt or detect_format(url)
+    columns = list(columns)
+    if fmt == "ms":
+        return xds_to_table(list(datasets), url.store(), columns, descriptor=MS_DESCRIPTOR)
+    if fmt == "zarr":
+        return xds_to_zarr(list(datasets), url.store(), columns=columns, rechunk=True)
+    return xds_to_parquet(list(datasets), url.store(), columns=columns)
+
+
+def write_tables(
+    main: Sequence[xr.Dataset],
+    subtables: Mapping[str, Sequence[xr.Dataset]],
+    url: DatasetURL,
+    fmt: Format,
+) -> list:
+    """The lazy writes of a whole dataset: the main table and each subtable, every column."""
+    main = [_as_dask(_with_partition_columns(ds)) for ds in main]
+    # Empty subtables are skipped: an MS gets the standard (empty) ones from its descriptor.
+    subtables = {
+        name: [_as_dask(ds.drop_vars("ROWID", errors="ignore")) for ds in dss]
+        for name, dss in subtables.items()
+        if any(ds.data_vars and ds.sizes.get("row", 0) for ds in dss)
+    }
+    writes: list = []
+    if fmt == "ms":
+        writes += xds_to_table(
+            list(main),
+            url.store(),
+            "ALL",
+            descriptor=MS_DESCRIPTOR,
+            column_keywords=MAIN_COLUMN_KEYWORDS,
+        )
+        for name, dss in subtables.items():
+            desc = f"mssubtable('{name}')" if name in MS_SUBTABLES else None
+            writes += xds_to_table(list(dss), url.store(name), "ALL", descriptor=desc)
+    elif fmt == "zarr":
+        writes += xds_to_zarr(list(main), url.store(), rechunk=True)
+        for name, dss in subtables.items():
+            writes += xds_to_zarr(list(dss), url.store(name), rechunk=True)
+    else:
+        writes += xds_to_parquet(list(main), url.store())
+        for name, dss in subtables.items():
+            writes += xds_to_parquet(list(dss), url.store(name))
+    return writes
+
+
+def _with_partition_columns(ds: xr.Dataset) -> xr.Dataset:
+    """Partitioning columns (FIELD_ID, DATA_DESC_ID, ...) live in attrs after a grouped read;
+    a new table needs them back as columns."""
+    schema = ds.attrs.get(PARTITION_KEY, ())
+    nrow = ds.sizes.get("row", 0)
+    chunks = ds.chunks.get("row", (nrow,)) if ds.chunks else (nrow,)
+    columns = {
+        name: (("row",), da.full(nrow, ds.attrs[name], dtype=dtype, chunks=chunks))
+        for name, dtype in schema
+        if name not in ds.variables and name in ds.attrs
+    }
+    return ds.assign(columns) if columns else ds
+
+
+def _as_dask(ds: xr.Dataset) -> xr.Dataset:
+    """dask-ms writes dask arrays only: wrap in-memory variables, matching the row chunks."""
+    row_chunks = next(
+        (v.data.chunks[0] for v in ds.data_vars.values() if isinstance(v.data, da.Array)), -1
+    )
+    wrapped = {}
+    for name, var in ds.data_vars.items():
+        if not isinstance(var.data, da.Array):
+            chunks = (row_chunks, *(-1 for _ in var.shape[1:]))
+            wrapped[name] = (var.dims, da.from_array(var.values, chunks=chunks), var.attrs)
+    return ds.assign(wrapped) if wrapped else ds
+
+
+@contextlib.contextmanager
+def new_dataset(
+    url: str | DatasetURL, *, overwrite: bool = False, storage_options: dict | None = None
+) -> Iterator[tuple[DatasetURL, Format]]:
+    """Yield a (temporary URL, format) to write a new dataset to; put it in place on success.
+
+    An existing ``url`` is refused unless ``overwrite``; even then it is only replaced once the
+    new dataset is complete, so a failed run leaves the old one as it was.
+    """
+    url = as_url(url, storage_options)
+    fmt = format_from_suffix(url.url)
+    store = url.store()
+    fs, root = store.fs, store.root
+    if fs.exists(root) and not overwrite:
+        raise OutputExistsError(f"output '{url}' exists: choose another name or pass --overwrite")
+    if url.is_local:
+        parent = os.path.dirname(os.path.abspath(root)) or "."
+        if not os.path.isdir(parent):
+            raise OutputNotWritableError(f"cannot write '{url}': folder '{parent}' does not exist")
+        if not os.access(parent, os.W_OK):
+            raise OutputNotWritableError(f"cannot write '{url}': folder '{parent}' is read-only")
+        tmp = os.path.join(parent, f".{os.path.basename(root)}.partial-{uuid.uuid4().hex[:8]}")
+        try:
+            yield DatasetURL(tmp, url.storage_options), fmt
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        if os.path.exists(root):
+            old = f"{tmp}.old"
+            os.rename(root, old)
+            os.rename(tmp, root)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.rename(tmp, root)
+        return
+    # object store: no atomic rename; the marker says "incomplete" until the end
+    if fs.exists(root):
+        fs.rm(root, recursive=True)
+    fs.makedirs(root, exist_ok=True)
+    _mark(url, [ALL_COLUMNS])
+    yield url, fmt
+    _unmark(url, [ALL_COLUMNS])
