@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
+import pytest
+from numba.core.runtime import _nrt_python, rtsys
 
-# Count numba's allocations so the leak check below can compare before and after each test.
-os.environ.setdefault("NUMBA_NRT_STATS", "1")
-
-import pytest  # noqa: E402
-from numba.core.runtime import rtsys  # noqa: E402
+# Count numba's allocations so the leak check below can compare before and after each test
+# (what NUMBA_NRT_STATS=1 does, switched on here so no environment variable is needed).
+_nrt_python.memsys_enable_stats()
 
 
 @pytest.fixture(autouse=True)

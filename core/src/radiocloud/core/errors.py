@@ -51,5 +51,9 @@ class OutputNotWritableError(BadInputError, PermissionError):
     """An output location cannot be written."""
 
 
+class UnsupportedLayoutError(BadInputError, ValueError):
+    """The data cannot be stored in the format asked for (e.g. ragged shapes in parquet)."""
+
+
 class SkyModelError(BadInputError, ValueError):
     """A sky model file cannot be parsed."""

@@ -7,6 +7,7 @@ inside a :func:`column_transaction`, and write a whole new dataset with :func:`n
 """
 
 from radiocloud.core.io.convert import convert
+from radiocloud.core.io.npy import store_npy
 from radiocloud.core.io.read import (
     DEFAULT_GROUP_COLS,
     DEFAULT_MEMORY_BUDGET,
@@ -30,6 +31,7 @@ from radiocloud.core.io.write import (
     partial_columns,
     write_columns,
     write_tables,
+    write_zarr,
 )
 
 __all__ = [
@@ -53,6 +55,8 @@ __all__ = [
     "read_table",
     "row_bytes",
     "rows_per_chunk",
+    "store_npy",
     "write_columns",
     "write_tables",
+    "write_zarr",
 ]

@@ -25,7 +25,11 @@ from daskms import xds_to_table
 from daskms.experimental.arrow import xds_to_parquet
 from daskms.experimental.zarr import xds_to_zarr
 
-from radiocloud.core.errors import OutputExistsError, OutputNotWritableError
+from radiocloud.core.errors import (
+    OutputExistsError,
+    OutputNotWritableError,
+    UnsupportedLayoutError,
+)
 from radiocloud.core.io.read import PARTITION_KEY
 from radiocloud.core.io.store import DatasetURL, Format, as_url, detect_format, format_from_suffix
 
@@ -142,10 +146,22 @@ def write_tables(
         for name, dss in subtables.items():
             writes += xds_to_zarr(list(dss), url.store(name), rechunk=True)
     else:
+        _check_parquet_shapes(main)
         writes += xds_to_parquet(list(main), url.store())
         for name, dss in subtables.items():
             writes += xds_to_parquet(list(dss), url.store(name))
     return writes
+
+
+def _check_parquet_shapes(datasets: Sequence[xr.Dataset]) -> None:
+    """dask-ms's parquet tables hold one cell shape per column."""
+    for name in datasets[0].data_vars if datasets else ():
+        shapes = {ds[name].shape[1:] for ds in datasets if name in ds}
+        if len(shapes) > 1:
+            raise UnsupportedLayoutError(
+                f"parquet keeps one shape per column, but {name} has shapes "
+                f"{sorted(shapes)} (SPWs of different widths): write .zarr or .ms instead"
+            )
 
 
 def _with_partition_columns(ds: xr.Dataset) -> xr.Dataset:
@@ -171,7 +187,11 @@ def _as_dask(ds: xr.Dataset) -> xr.Dataset:
     for name, var in ds.data_vars.items():
         if not isinstance(var.data, da.Array):
             chunks = (row_chunks, *(-1 for _ in var.shape[1:]))
-            wrapped[name] = (var.dims, da.from_array(var.values, chunks=chunks), var.attrs)
+            # name=False: unique keys. Content-derived names would merge equal columns of two
+            # partitions (ANTENNA1 of two SPWs) into one task, and dask-ms would then add the
+            # rows of only one of them to a new table.
+            array = da.from_array(var.values, chunks=chunks, name=False)
+            wrapped[name] = (var.dims, array, var.attrs)
     return ds.assign(wrapped) if wrapped else ds
 
 
@@ -217,3 +237,12 @@ def new_dataset(
     _mark(url, [ALL_COLUMNS])
     yield url, fmt
     _unmark(url, [ALL_COLUMNS])
+
+
+def write_zarr(ds: xr.Dataset, url: str | DatasetURL) -> list:
+    """Lazily write one xarray dataset (e.g. a gain table) as a zarr group readable with
+    :func:`radiocloud.core.io.open_dataset`-style dask-ms readers. Compute the result."""
+    ds = ds.assign(
+        {name: (var.dims, da.asarray(var.data), var.attrs) for name, var in ds.data_vars.items()}
+    )
+    return xds_to_zarr([ds], as_url(url).store())

@@ -1,0 +1,95 @@
+"""Dask wrapper of the DFT predict: one blockwise call, summing over source chunks in the block."""
+
+from __future__ import annotations
+
+import math
+
+import dask.array as da
+import numpy as np
+
+from radiocloud.core.dims import CHAN, CORR, ROW, SOURCE, UVW, VIS, L, M
+from radiocloud.core.kernels.dft import kernels
+
+# The component axes of lm (l, m) and shape (major, minor, position angle).
+LM = L + M
+GAUSS_SHAPE = "gauss_shape"
+
+
+def predict_vis(
+    uvw: da.Array,
+    lm: da.Array,
+    shape: da.Array,
+    frequency: da.Array,
+    coherency: da.Array,
+    *,
+    source_chunk: int | None = None,
+) -> da.Array:
+    """Lazy :func:`radiocloud.core.kernels.dft.kernels.predict_vis` (row, chan, corr).
+
+    ``uvw`` (row, 3), ``lm`` (source, 2), ``shape`` (source, 3), ``frequency`` (chan,),
+    ``coherency`` (source, chan, corr): dask or numpy arrays, units and conventions as in the
+    numpy kernel. The output is chunked like ``uvw`` in row, ``frequency`` in chan and
+    ``coherency`` in corr. The source axis of ``lm``, ``shape`` and ``coherency`` is rechunked to
+    ``source_chunk`` sources (default: ``lm``'s source chunks). Each output block loops over the
+    source chunks, so its working memory is one output block plus one source chunk; its inputs
+    hold every source's ``coherency`` for its channels, so chunk chan when that is large.
+    """
+    uvw, lm, shape, frequency, coherency = (
+        da.asarray(a) for a in (uvw, lm, shape, frequency, coherency)
+    )
+    _check(uvw, lm, shape, frequency, coherency, source_chunk)
+    src_chunks = source_chunk if source_chunk is not None else lm.chunks[0]
+    # The component axes are tiny, so one chunk each is always right.
+    uvw = uvw.rechunk({1: -1})
+    lm = lm.rechunk({0: src_chunks, 1: -1})
+    shape = shape.rechunk({0: src_chunks, 1: -1})
+    coherency = coherency.rechunk({0: lm.chunks[0], 1: frequency.chunks[0]})
+    dtype = np.complex64 if coherency.dtype == np.complex64 else np.complex128
+    return da.blockwise(
+        _predict_block, VIS,
+        uvw, (ROW, UVW),
+        lm, (SOURCE, LM),
+        shape, (SOURCE, GAUSS_SHAPE),
+        frequency, (CHAN,),
+        coherency, (SOURCE, CHAN, CORR),
+        concatenate=False,
+        dtype=dtype,
+        meta=np.empty((0, 0, 0), dtype=dtype),
+    )  # fmt: skip
+
+
+def _check(uvw, lm, shape, frequency, coherency, source_chunk) -> None:
+    if uvw.ndim != 2 or uvw.shape[1] != 3:
+        raise ValueError(f"uvw must have shape (row, 3), got {uvw.shape}")
+    if lm.ndim != 2 or lm.shape[1] != 2:
+        raise ValueError(f"lm must have shape (source, 2), got {lm.shape}")
+    if shape.ndim != 2 or shape.shape != (lm.shape[0], 3):
+        raise ValueError(f"shape must have shape (source={lm.shape[0]}, 3), got {shape.shape}")
+    if frequency.ndim != 1:
+        raise ValueError(f"frequency must have shape (chan,), got {frequency.shape}")
+    if coherency.ndim != 3 or coherency.shape[:2] != (lm.shape[0], frequency.shape[0]):
+        raise ValueError(
+            f"coherency must have shape (source={lm.shape[0]}, chan={frequency.shape[0]}, "
+            f"corr), got {coherency.shape}"
+        )
+    for name, array in (("uvw", uvw), ("lm", lm), ("frequency", frequency)):
+        if any(math.isnan(size) for sizes in array.chunks for size in sizes):
+            raise ValueError(f"{name} has unknown chunk sizes; call compute_chunk_sizes() first")
+    if source_chunk is not None and (not isinstance(source_chunk, int) or source_chunk < 1):
+        raise ValueError(f"source_chunk must be a positive integer, got {source_chunk!r}")
+
+
+def _predict_block(uvw, lm, shape, frequency, coherency):
+    """Sum the numpy kernel over source chunks.
+
+    With ``concatenate=False`` every contracted index arrives as a list of its chunks: ``uvw``
+    as [block] (over UVW), ``lm`` and ``shape`` as [[block]] (over SOURCE, then the component
+    axis) and ``coherency`` as [block] (over SOURCE).
+    """
+    (uvw,) = uvw
+    out = None
+    for (lm_s,), (shape_s,), coh_s in zip(lm, shape, coherency, strict=True):
+        out = kernels.predict_vis(
+            uvw, lm_s, shape_s, frequency, coh_s, out=out, accumulate=out is not None
+        )
+    return out
