@@ -129,13 +129,20 @@ def test_rfi_mask_marks_exactly_the_injected_interference(tmp_path):
 
 
 def test_same_seed_same_data_whatever_the_chunking(tmp_path):
-    args = ["--antennas", "5", "--channels", "16", "--integrations", "9", "--seed", "2"]
+    # 16 antennas x 30 integrations = 3600 rows: one chunk, or 960-row chunks at 1 MB
+    args = ["--antennas", "16", "--channels", "16", "--integrations", "30", "--seed", "2"]
     assert simulate(tmp_path / "a.ms", *args) == 0
     assert simulate(tmp_path / "b.ms", *args, "--memory-budget", "1MB") == 0
     assert simulate(tmp_path / "c.ms", *args[:-1], "3") == 0
+    manifests = [json.loads((tmp_path / f"{x}.truth/manifest.json").read_text()) for x in "ab"]
+    assert [m["observation"]["row_chunk"] for m in manifests] == [3600, 960]
     a, b, c = (_col(tmp_path / f"{x}.ms", "DATA") for x in "abc")
     assert np.array_equal(a, b)
     assert not np.allclose(a, c)
+    ga, gb = (xds_from_zarr(str(tmp_path / f"{x}.truth/gains.zarr"))[0].gains.values for x in "ab")
+    assert np.array_equal(ga, gb)
+    ma, mb = (np.load(tmp_path / f"{x}.truth/rfi_mask.npy") for x in "ab")
+    assert np.array_equal(ma, mb)
 
 
 @pytest.mark.parametrize(

@@ -17,11 +17,12 @@ import sys
 import time
 import traceback
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Annotated
 
-import click
 import dask
+import numba
 import typer
 
 from radiocloud.core.errors import EXIT_BAD_INPUT, EXIT_FAILURE, RadiocloudError
@@ -146,7 +147,12 @@ def dask_runtime(opts: RuntimeOptions) -> Iterator[None]:
         with cm:
             yield
         return
-    with dask.config.set(scheduler="threads", num_workers=opts.nthreads):
+    # dask supplies the parallelism: each of its threads runs numba kernels on one thread,
+    # so parallel kernels do not start threads x threads workers on the machine's cores
+    with (
+        ThreadPoolExecutor(opts.nthreads, initializer=numba.set_num_threads, initargs=(1,)) as pool,
+        dask.config.set(scheduler="threads", pool=pool),
+    ):
         yield
 
 
@@ -210,14 +216,14 @@ def run_cli(app: typer.Typer, prog: str, argv: list[str] | None = None) -> int:
     debug = "--debug" in argv
     try:
         app(args=argv, prog_name=prog, standalone_mode=False)
-    except click.exceptions.Exit as exc:
+    except typer.Exit as exc:
         return exc.exit_code
-    except click.ClickException as exc:
-        exc.show()
-        return EXIT_BAD_INPUT
-    except (click.exceptions.Abort, KeyboardInterrupt):
+    except (typer.Abort, KeyboardInterrupt):
         print(f"{prog}: interrupted; no output was put in place", file=sys.stderr)
         return 130
+    except typer.TyperException as exc:  # usage errors: unknown option, bad value, ...
+        exc.show()
+        return EXIT_BAD_INPUT
     except RadiocloudError as exc:
         if debug:
             traceback.print_exc()

@@ -34,6 +34,7 @@ numba.config.CACHE_DIR = os.environ["NUMBA_CACHE_DIR"]
 BASE_OPTIONS = {"cache": True, "nogil": True}
 
 
-def njit(*, parallel: bool = False, fastmath: bool = False):
-    """``numba.njit`` with the project's options; ``parallel``/``fastmath`` must be asked for."""
+def njit(*, parallel: bool = False, fastmath: bool | set[str] = False):
+    """``numba.njit`` with the project's options; ``parallel``/``fastmath`` must be asked for
+    (``fastmath`` may name single LLVM flags, e.g. ``{"reassoc", "contract"}``)."""
     return numba.njit(parallel=parallel, fastmath=fastmath, **BASE_OPTIONS)

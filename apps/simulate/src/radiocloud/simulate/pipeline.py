@@ -370,7 +370,7 @@ def _manifest(cfg: SimulateConfig, plan: Plan, sky: SkyModel, row_chunk: int) ->
         },
         "conventions": {
             "uvw": "J2000, uvw(ANTENNA2) - uvw(ANTENNA1), as casacore mscal.uvwj2000",
-            "visibility": "V = sum B exp(-2 pi i (ul + vm + w(n-1)) nu/c), XX = I + Q",
+            "visibility": "V = sum B exp(+2 pi i (ul + vm + w(n-1)) nu/c), l east, XX = I + Q",
             "gains": "V_pq -> J_p V_pq J_q^H with J_p diagonal (X, Y)",
             "noise": "sigma = SEFD / sqrt(2 dnu dt) in each of real and imaginary parts",
             "rfi_mask": f"|injected RFI| >= {RFI_MASK_SIGMA} sigma; [row, chan, corr] in row order",
@@ -410,7 +410,8 @@ def run(cfg: SimulateConfig, *, memory_budget: int, threads: int) -> Result:
     inst = make_instrument(cfg, plan)
     per_row = len(plan.freq) * len(plan.corr_names) * BYTES_PER_VIS
     rows = rows_per_chunk(per_row, memory_budget=memory_budget, threads=threads)
-    row_chunk = max(1, rows // plan.n_baseline) * plan.n_baseline  # whole integrations
+    n_int = min(max(1, rows // plan.n_baseline), len(plan.times))
+    row_chunk = n_int * plan.n_baseline  # whole integrations
     log.info(
         "simulating %d antennas x %d channels x %d integrations (%d rows, %d rows per chunk)",
         len(plan.array),

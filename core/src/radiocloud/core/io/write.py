@@ -245,4 +245,4 @@ def write_zarr(ds: xr.Dataset, url: str | DatasetURL) -> list:
     ds = ds.assign(
         {name: (var.dims, da.asarray(var.data), var.attrs) for name, var in ds.data_vars.items()}
     )
-    return xds_to_zarr([ds], as_url(url).store())
+    return xds_to_zarr([ds.unify_chunks()], as_url(url).store())
