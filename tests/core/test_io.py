@@ -119,6 +119,19 @@ def test_write_columns_creates_tiled_model_data(tmp_path):
     assert io.partial_columns(ms) == []
 
 
+def test_writing_a_column_of_the_wrong_shape_or_dtype_is_refused(tmp_path):
+    ms = build_ms(tmp_path / "x.ms", MSSpec(spw_chans=(8,)))
+    before = table(ms, ack=False).getcol("DATA")
+    dss = io.open_dataset(ms, columns=["DATA", "FLAG"])
+    wrong_shape = [d.drop_vars("FLAG").isel(chan=slice(0, 4)) for d in dss]
+    with pytest.raises(ColumnError, match=r"holds complex64 cells of shape \(8, 4\)"):
+        io.write_columns(wrong_shape, ms, ["DATA"])
+    wrong_dtype = [d.assign(DATA=d.FLAG) for d in dss]
+    with pytest.raises(ColumnError, match="new values are bool"):
+        io.write_columns(wrong_dtype, ms, ["DATA"])
+    np.testing.assert_array_equal(table(ms, ack=False).getcol("DATA"), before)
+
+
 def test_interrupted_column_write_is_refused_on_read(tmp_path):
     ms = build_ms(tmp_path / "x.ms")
     dss = io.open_dataset(ms, columns=["DATA"])

@@ -145,6 +145,15 @@ def test_same_seed_same_data_whatever_the_chunking(tmp_path):
     assert np.array_equal(ma, mb)
 
 
+def test_worker_processes_write_the_same_observation(tmp_path):
+    args = ["--antennas", "8", "--channels", "8", "--integrations", "24", "--seed", "4"]
+    assert simulate(tmp_path / "a.ms", *args) == 0
+    assert simulate(tmp_path / "b.ms", *args, "--workers", "2", "--threads", "1",
+                    "--memory-budget", "1KB") == 0  # fmt: skip
+    assert np.array_equal(_col(tmp_path / "a.ms", "DATA"), _col(tmp_path / "b.ms", "DATA"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.ms", "a.truth", "b.ms", "b.truth"]
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

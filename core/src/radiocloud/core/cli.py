@@ -133,6 +133,10 @@ def dask_runtime(opts: RuntimeOptions) -> Iterator[None]:
     if opts.scheduler or opts.workers:
         from distributed import Client, LocalCluster
 
+        # distributed keeps the last 1000 messages for debugging, and with them the graphs
+        # that hold dask-ms's table proxies: tables written would stay open after the run
+        dask.config.set({"distributed.admin.low-level-log-length": 0})
+
         if opts.scheduler:
             cm = Client(opts.scheduler)
         else:
@@ -140,8 +144,8 @@ def dask_runtime(opts: RuntimeOptions) -> Iterator[None]:
                 n_workers=opts.workers,
                 threads_per_worker=opts.nthreads,
                 processes=True,
-                memory_limit=opts.memory_budget // max(opts.workers, 1),
-                dashboard_address=None,
+                dashboard_address="127.0.0.1:0",
+                silence_logs=max(logging.WARNING, logging.getLevelName(opts.log_level)),
             )
             cm = Client(cluster)
         with cm:
@@ -159,10 +163,15 @@ def dask_runtime(opts: RuntimeOptions) -> Iterator[None]:
 # -- logging and the end-of-run summary -------------------------------------------------------
 
 
+QUIET = ("distributed", "daskms")
+
+
 def setup_logging(level: str) -> None:
     from rich.logging import RichHandler
 
     handler = RichHandler(console=stderr_console(), show_path=False, markup=False)
+    if level.upper() != "DEBUG":  # distributed's own INFO chatter (set per child logger)
+        handler.addFilter(lambda r: r.levelno >= logging.WARNING or not r.name.startswith(QUIET))
     logging.basicConfig(level=level.upper(), format="%(message)s", handlers=[handler], force=True)
     for noisy in ("distributed", "numba", "fsspec", "botocore", "s3fs", "asyncio"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))

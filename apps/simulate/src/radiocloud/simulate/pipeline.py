@@ -390,6 +390,21 @@ def _manifest(cfg: SimulateConfig, plan: Plan, sky: SkyModel, row_chunk: int) ->
     }
 
 
+def _write(cfg, plan, sky, inst, row_chunk, tmp, fmt, tmp_truth) -> float | None:
+    """Build the graph and compute it: the MS, gains.zarr and rfi_mask.npy in one pass.
+    Returns the RFI fraction only, so no dataset (and no open table) outlives the call."""
+    rows, model, data, mask = add_simulation_graph(cfg, plan, sky, inst, row_chunk)
+    main = _main_dataset(cfg, plan, rows, model, data)
+    graphs = [
+        write_tables([main], _subtables(cfg, plan), tmp, fmt),
+        write_zarr(_gains_dataset(plan, inst, row_chunk), str(tmp_truth / "gains.zarr")),
+    ]
+    if mask is not None:
+        graphs += [store_npy(mask, tmp_truth / "rfi_mask.npy"), mask.sum()]
+    results = compute(*graphs, description=f"simulating {cfg.output}")
+    return None if mask is None else float(results[-1]) / mask.size
+
+
 @dataclass(frozen=True)
 class Result:
     ms: str
@@ -424,23 +439,11 @@ def run(cfg: SimulateConfig, *, memory_budget: int, threads: int) -> Result:
         tmp_truth = Path(f"{tmp.url}.truth")
         tmp_truth.mkdir()
         try:
-            row_arrays, model, data, mask = add_simulation_graph(cfg, plan, sky, inst, row_chunk)
-            main = _main_dataset(cfg, plan, row_arrays, model, data)
-            writes = write_tables([main], _subtables(cfg, plan), tmp, fmt)
-            gains = write_zarr(_gains_dataset(plan, inst, row_chunk), str(tmp_truth / "gains.zarr"))
-            graphs = [writes, gains]
-            mask_sum = None
-            if mask is not None:
-                graphs.append(store_npy(mask, tmp_truth / "rfi_mask.npy"))
-                mask_sum = mask.sum()
-                graphs.append(mask_sum)
-            results = compute(*graphs, description=f"simulating {cfg.output}")
-            write_skymodel(sky, tmp_truth / "skymodel.txt")
+            rfi_fraction = _write(cfg, plan, sky, inst, row_chunk, tmp, fmt, tmp_truth)
             manifest = _manifest(cfg, plan, sky, row_chunk)
-            rfi_fraction = None
-            if mask is not None:
-                rfi_fraction = float(results[-1]) / mask.size
+            if rfi_fraction is not None:
                 manifest["rfi_mask_fraction"] = rfi_fraction
+            write_skymodel(sky, tmp_truth / "skymodel.txt")
             (tmp_truth / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
             if truth.exists():
                 shutil.rmtree(truth)

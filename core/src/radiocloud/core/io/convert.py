@@ -27,17 +27,20 @@ def convert(
     src, dst = as_url(src), as_url(dst)
     fmt_in = detect_format(src)
     with new_dataset(dst, overwrite=overwrite) as (tmp, fmt_out):
-        main = open_dataset(
-            src, group_cols=CONVERT_GROUP_COLS, memory_budget=memory_budget, threads=threads
-        )
-        subtables = {name: read_table(src, name) for name in list_subtables(src, fmt_in)}
-        compute(write_tables(main, subtables, tmp, fmt_out), description=f"writing {dst}")
-    rows = sum(ds.sizes["row"] for ds in main)
-    vis = sum(ds.DATA.size for ds in main if "DATA" in ds)
+        summary = _copy(src, tmp, fmt_in, fmt_out, memory_budget=memory_budget, threads=threads)
+    return {"from": fmt_in, "to": fmt_out, **summary}
+
+
+def _copy(src, tmp, fmt_in, fmt_out, *, memory_budget: int, threads: int) -> dict:
+    """Read, write, compute; returns plain numbers so no dataset outlives the call (their
+    tables must close before the new dataset is renamed into place)."""
+    main = open_dataset(
+        src, group_cols=CONVERT_GROUP_COLS, memory_budget=memory_budget, threads=threads
+    )
+    subtables = {name: read_table(src, name) for name in list_subtables(src, fmt_in)}
+    compute(write_tables(main, subtables, tmp, fmt_out), description=f"writing {tmp.name}")
     return {
-        "from": fmt_in,
-        "to": fmt_out,
-        "rows": rows,
-        "visibilities": vis,
+        "rows": sum(ds.sizes["row"] for ds in main),
+        "visibilities": sum(ds.DATA.size for ds in main if "DATA" in ds),
         "subtables": sorted(subtables),
     }

@@ -13,6 +13,7 @@ something that reads as valid.
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import os
 import shutil
@@ -26,6 +27,7 @@ from daskms.experimental.arrow import xds_to_parquet
 from daskms.experimental.zarr import xds_to_zarr
 
 from radiocloud.core.errors import (
+    ColumnError,
     OutputExistsError,
     OutputNotWritableError,
     UnsupportedLayoutError,
@@ -108,11 +110,32 @@ def write_columns(
     url = as_url(url)
     fmt = fmt or detect_format(url)
     columns = list(columns)
+    _check_matches_existing(datasets, url, columns)
     if fmt == "ms":
         return xds_to_table(list(datasets), url.store(), columns, descriptor=MS_DESCRIPTOR)
     if fmt == "zarr":
         return xds_to_zarr(list(datasets), url.store(), columns=columns, rechunk=True)
     return xds_to_parquet(list(datasets), url.store(), columns=columns)
+
+
+def _check_matches_existing(datasets: Sequence[xr.Dataset], url: DatasetURL, columns) -> None:
+    """A column that exists already must keep its dtype and cell shape (per SPW)."""
+    from radiocloud.core.io.read import open_dataset
+
+    have = open_dataset(url, group_cols=("DATA_DESC_ID",), row_chunk=10_000)
+    by_ddid = {ds.attrs.get("DATA_DESC_ID"): ds for ds in have}
+    for ds in datasets:
+        old = by_ddid.get(ds.attrs.get("DATA_DESC_ID"), have[0])
+        for col in columns:
+            if col not in old or col not in ds:
+                continue
+            new_var, old_var = ds[col], old[col]
+            if new_var.dtype.kind != old_var.dtype.kind or new_var.shape[1:] != old_var.shape[1:]:
+                raise ColumnError(
+                    f"cannot write {col} to '{url}': it holds {old_var.dtype} cells of shape "
+                    f"{old_var.shape[1:]}, the new values are {new_var.dtype} of shape "
+                    f"{new_var.shape[1:]}; write to another column name"
+                )
 
 
 def write_tables(
@@ -195,6 +218,38 @@ def _as_dask(ds: xr.Dataset) -> xr.Dataset:
     return ds.assign(wrapped) if wrapped else ds
 
 
+def _close_tables(path: str) -> int:
+    """Close the casacore tables under ``path`` that dask-ms holds open in this process.
+
+    dask-ms closes a table when the last graph using it is garbage collected; a finished
+    graph can outlive the compute (in distributed's message logs, in caller variables), and a
+    table closed after its folder was renamed fails its closing writes. Uses dask-ms internals
+    (``_table_cache``, pinned below 0.3)."""
+    from daskms.table_proxy import _table_cache
+
+    gc.collect()
+    closed = 0
+    for proxy in list(_table_cache.values()):
+        name = str(proxy._args[0]) if proxy._args else ""
+        if name.startswith(path):
+            table = proxy._table_future.result()
+            proxy._ex.submit(table.close).result()  # on the thread that opened it
+            closed += 1
+    return closed
+
+
+def release_tables(path: str) -> None:
+    """Close every table dask-ms opened under ``path``, here and on distributed workers."""
+    path = os.path.abspath(path)
+    _close_tables(path)
+    try:
+        from distributed import get_client
+
+        get_client().run(_close_tables, path)
+    except (ImportError, ValueError):  # no distributed client in use
+        pass
+
+
 @contextlib.contextmanager
 def new_dataset(
     url: str | DatasetURL, *, overwrite: bool = False, storage_options: dict | None = None
@@ -219,7 +274,9 @@ def new_dataset(
         tmp = os.path.join(parent, f".{os.path.basename(root)}.partial-{uuid.uuid4().hex[:8]}")
         try:
             yield DatasetURL(tmp, url.storage_options), fmt
+            release_tables(tmp)
         except BaseException:
+            release_tables(tmp)
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         if os.path.exists(root):
