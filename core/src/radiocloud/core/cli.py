@@ -118,6 +118,13 @@ class RuntimeOptions:
             debug=debug,
         )
 
+    @classmethod
+    def start(cls, **options) -> RuntimeOptions:
+        """:meth:`from_cli` and logging set up: the first line of every app's command."""
+        runtime = cls.from_cli(**options)
+        setup_logging(runtime.log_level)
+        return runtime
+
     @property
     def nthreads(self) -> int:
         """Threads computing at once in this process (or per worker)."""

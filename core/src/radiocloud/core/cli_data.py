@@ -19,7 +19,6 @@ from radiocloud.core.cli import (
     dask_runtime,
     new_app,
     run_cli,
-    setup_logging,
 )
 from radiocloud.core.io import convert as convert_dataset
 
@@ -47,15 +46,10 @@ def convert(
     debug: Debug = False,
 ) -> None:
     """Copy every column and subtable of SOURCE into OUTPUT, in OUTPUT's format."""
-    runtime = RuntimeOptions.from_cli(
-        workers=workers,
-        threads=threads,
-        scheduler=scheduler,
-        memory_budget=memory_budget,
-        log_level=log_level,
-        debug=debug,
-    )
-    setup_logging(runtime.log_level)
+    runtime = RuntimeOptions.start(
+        workers=workers, threads=threads, scheduler=scheduler, memory_budget=memory_budget,
+        log_level=log_level, debug=debug,
+    )  # fmt: skip
     summary = RunSummary("rc-data convert", read=source, written=output)
     with dask_runtime(runtime):
         result = convert_dataset(

@@ -19,7 +19,6 @@ from radiocloud.core.cli import (
     dask_runtime,
     new_app,
     run_cli,
-    setup_logging,
 )
 from radiocloud.core.errors import OptionError
 from radiocloud.core.units import parse_duration, parse_frequency
@@ -178,15 +177,10 @@ def simulate(
     debug: Debug = False,
 ) -> None:
     """Simulate a MeerKAT observation: geometry, sky, gains, delays, bandpass, noise and RFI."""
-    runtime = RuntimeOptions.from_cli(
-        workers=workers,
-        threads=threads,
-        scheduler=scheduler,
-        memory_budget=memory_budget,
-        log_level=log_level,
-        debug=debug,
-    )
-    setup_logging(runtime.log_level)
+    runtime = RuntimeOptions.start(
+        workers=workers, threads=threads, scheduler=scheduler, memory_budget=memory_budget,
+        log_level=log_level, debug=debug,
+    )  # fmt: skip
     cfg = SimulateConfig(
         output=output,
         antennas=antennas,
