@@ -107,13 +107,12 @@ def noise_block(time_index, baseline_index, *, seed, n_baseline, sigma, n_corr):
     theirs by baseline, so the result does not depend on how rows are chunked."""
     shape = (len(time_index), len(sigma), n_corr)
     out = np.empty(shape, dtype=np.complex64)
-    sigma = np.asarray(sigma)[None, :, None]
+    sigma = np.asarray(sigma, dtype=np.float32)[None, :, None]
     edges = np.flatnonzero(np.diff(time_index)) + 1
     for rows in np.split(np.arange(len(time_index)), edges):
         if not len(rows):
             continue
         g = rng(seed, NOISE, int(time_index[rows[0]]))
-        n = (n_baseline, *shape[1:])
-        full = sigma * (g.standard_normal(n) + 1j * g.standard_normal(n))
-        out[rows] = full[baseline_index[rows]]
+        full = g.standard_normal((n_baseline, *shape[1:], 2), dtype=np.float32).view(np.complex64)
+        out[rows] = sigma * full[baseline_index[rows], ..., 0]
     return out

@@ -38,7 +38,8 @@ L_BAND_EMITTERS = (
 
 @dataclass(frozen=True)
 class RFIModel:
-    amplitude: np.ndarray  # (time, chan, corr) complex: emitters + bursts, before fringing
+    emitters: np.ndarray  # (time, chan, corr): persistent emitters' flux, before fringing
+    bursts: np.ndarray  # (time, corr): broadband bursts' flux (zero outside burst times)
     antenna_offset: np.ndarray  # (ant,) metres: each emitter path's extra delay at an antenna
     local: tuple  # ((ant1, ant2, chan_lo, chan_hi, t_lo, t_hi, amplitude, phase), ...)
 
@@ -53,7 +54,8 @@ def draw(seed, freq, chan_width, times, n_ant, corr_feeds) -> RFIModel:
     g = rng(seed, RFI)
     n_time, n_chan, n_corr = len(times), len(freq), len(corr_feeds)
     lo, hi = freq - np.abs(chan_width) / 2, freq + np.abs(chan_width) / 2
-    amplitude = np.zeros((n_time, n_chan, n_corr), np.complex128)
+    emitters = np.zeros((n_time, n_chan, n_corr))
+    bursts = np.zeros((n_time, n_corr))
     t = times - times[0]
     for f_lo, f_hi, amp in L_BAND_EMITTERS:
         overlap = np.clip(np.minimum(hi, f_hi * 1e6) - np.maximum(lo, f_lo * 1e6), 0, None)
@@ -63,10 +65,10 @@ def draw(seed, freq, chan_width, times, n_ant, corr_feeds) -> RFIModel:
         period = g.uniform(300.0, 3000.0)
         modulation = 0.6 + 0.4 * np.sin(2 * np.pi * t / period + g.uniform(0, 2 * np.pi))
         pol = _pol(g.uniform(0, np.pi), corr_feeds)
-        amplitude += modulation[:, None, None] * spectrum[None, :, None] * pol[None, None, :]
+        emitters += modulation[:, None, None] * spectrum[None, :, None] * pol[None, None, :]
     n_burst = max(1, round(0.03 * n_time))
     for ti in g.choice(n_time, size=min(n_burst, n_time), replace=False):
-        amplitude[ti] += g.uniform(20.0, 100.0) * _pol(g.uniform(0, np.pi), corr_feeds)
+        bursts[ti] += g.uniform(20.0, 100.0) * _pol(g.uniform(0, np.pi), corr_feeds)
     local = []
     pairs = set()
     while len(pairs) < min(3, n_ant * (n_ant - 1) // 2):
@@ -81,19 +83,36 @@ def draw(seed, freq, chan_width, times, n_ant, corr_feeds) -> RFIModel:
             (p, q, c0, c0 + width, t0, t0 + span, g.uniform(5.0, 30.0), g.uniform(0, 2 * np.pi))
         )
     offset = g.uniform(-50.0, 50.0, n_ant)
-    return RFIModel(amplitude, offset, tuple(local))
+    return RFIModel(emitters, bursts, offset, tuple(local))
+
+
+def _fringe(uvw, w, freq, dec, integration_time) -> np.ndarray:
+    """(row, chan) fringe phasor of a ground-based emitter, smeared over an integration."""
+    phase = (2 * np.pi / C) * freq[None, :] * w[:, None]
+    rate = (EARTH_ROTATION * np.cos(dec) * integration_time / C) * uvw[:, 0:1] * freq[None, :]
+    return (np.sinc(rate) * np.exp(1j * phase)).astype(np.complex64)
 
 
 def rfi_block(time_index, ant1, ant2, uvw, *, model: RFIModel, freq, dec, integration_time):
-    """(row, chan, corr) complex64 interference visibilities of a block of rows."""
+    """(row, chan, corr) complex64 interference visibilities of a block of rows.
+
+    Work is spent where there is interference: the emitters' channels on every row, every
+    channel only on the rows of burst integrations."""
+    n_corr = model.emitters.shape[2]
+    out = np.zeros((len(time_index), len(freq), n_corr), np.complex64)
     w = uvw[:, 2] + model.antenna_offset[ant2] - model.antenna_offset[ant1]
-    phase = 2 * np.pi * freq[None, :] * w[:, None] / C
-    smear = np.sinc(
-        freq[None, :] * EARTH_ROTATION * uvw[:, 0:1] * np.cos(dec) * integration_time / C
-    )
-    fringe = smear * np.exp(1j * phase)
-    out = (fringe[:, :, None] * model.amplitude[time_index]).astype(np.complex64)
+    chans = np.flatnonzero(model.emitters.any(axis=(0, 2)))
+    if len(chans):
+        fringe = _fringe(uvw, w, freq[chans], dec, integration_time)
+        flux = model.emitters[time_index[:, None], chans[None, :]].astype(np.float32)
+        out[:, chans] = fringe[:, :, None] * flux
+    rows = np.flatnonzero(model.bursts[time_index].any(axis=1))
+    if len(rows):
+        fringe = _fringe(uvw[rows], w[rows], freq, dec, integration_time)
+        out[rows] += fringe[:, :, None] * model.bursts[time_index[rows]][:, None, :].astype(
+            np.float32
+        )
     for p, q, c0, c1, t0, t1, amp, phs in model.local:
-        rows = (ant1 == p) & (ant2 == q) & (time_index >= t0) & (time_index < t1)
-        out[rows, c0:c1, :] += amp * np.exp(1j * phs)
+        hit = (ant1 == p) & (ant2 == q) & (time_index >= t0) & (time_index < t1)
+        out[hit, c0:c1, :] += amp * np.exp(1j * phs)
     return out
