@@ -17,6 +17,7 @@ import gc
 import json
 import os
 import shutil
+import sys
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 
@@ -152,28 +153,45 @@ def write_tables(
         for name, dss in subtables.items()
         if any(ds.data_vars and ds.sizes.get("row", 0) for ds in dss)
     }
-    writes: list = []
     if fmt == "ms":
-        writes += xds_to_table(
-            list(main),
-            url.store(),
-            "ALL",
-            descriptor=MS_DESCRIPTOR,
-            column_keywords=MAIN_COLUMN_KEYWORDS,
-        )
-        for name, dss in subtables.items():
-            desc = f"mssubtable('{name}')" if name in MS_SUBTABLES else None
-            writes += xds_to_table(list(dss), url.store(name), "ALL", descriptor=desc)
-    elif fmt == "zarr":
-        writes += xds_to_zarr(list(main), url.store(), rechunk=True)
+        with _quiet_stderr():  # casacore prints 'SORT_COLUMNSnot handled' creating tables
+            writes = xds_to_table(
+                list(main),
+                url.store(),
+                "ALL",
+                descriptor=MS_DESCRIPTOR,
+                column_keywords=MAIN_COLUMN_KEYWORDS,
+            )
+            for name, dss in subtables.items():
+                desc = f"mssubtable('{name}')" if name in MS_SUBTABLES else None
+                writes += xds_to_table(list(dss), url.store(name), "ALL", descriptor=desc)
+        return writes
+    if fmt == "zarr":
+        writes = xds_to_zarr(list(main), url.store(), rechunk=True)
         for name, dss in subtables.items():
             writes += xds_to_zarr(list(dss), url.store(name), rechunk=True)
-    else:
-        _check_parquet_shapes(main)
-        writes += xds_to_parquet(list(main), url.store())
-        for name, dss in subtables.items():
-            writes += xds_to_parquet(list(dss), url.store(name))
+        return writes
+    _check_parquet_shapes(main)
+    writes = xds_to_parquet(list(main), url.store())
+    for name, dss in subtables.items():
+        writes += xds_to_parquet(list(dss), url.store(name))
     return writes
+
+
+@contextlib.contextmanager
+def _quiet_stderr() -> Iterator[None]:
+    """Send the C++ libraries' stderr (file descriptor 2) to /dev/null for the block. Only
+    around table creation, which runs in this thread before any compute; Python exceptions
+    still propagate."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def _check_parquet_shapes(datasets: Sequence[xr.Dataset]) -> None:
