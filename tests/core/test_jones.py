@@ -7,6 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from radiocloud.core.kernels.jones import apply_diag_jones, corr_feeds
+from radiocloud.core.testing.strategies import visibilities
 
 CORRS = {1: ("XX",), 2: ("XX", "YY"), 4: ("XX", "XY", "YX", "YY")}
 
@@ -51,6 +52,18 @@ def test_matches_reference(nrow, nchan, ncorr, ntime, nfreq, seed):
         vis, gains, time_index=t, chan_index=f, ant1=a1, ant2=a2, feeds=corr_feeds(names)
     )
     np.testing.assert_allclose(got, reference(vis, gains, t, f, a1, a2, names), rtol=1e-12)
+
+
+@settings(max_examples=20, deadline=None)
+@given(vis=visibilities(max_rows=12, max_chan=5))
+def test_unit_gains_leave_any_visibilities_unchanged(vis):
+    names = CORRS[vis.shape[2]]
+    out = apply_diag_jones(
+        vis, np.ones((1, 1, 3, 2)), time_index=np.zeros(len(vis), int),
+        chan_index=np.zeros(vis.shape[1], int), ant1=np.zeros(len(vis), int),
+        ant2=np.full(len(vis), 2), feeds=corr_feeds(names),
+    )  # fmt: skip
+    np.testing.assert_array_equal(out, vis)
 
 
 def test_complex64_stays_complex64_and_unit_gains_are_identity():
