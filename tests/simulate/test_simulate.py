@@ -129,18 +129,35 @@ def test_rfi_mask_marks_exactly_the_injected_interference(tmp_path):
 
 
 def test_same_seed_same_data_whatever_the_chunking(tmp_path):
-    # 16 antennas x 30 integrations = 3600 rows: one chunk, or 960-row chunks at 1 MB
+    # 16 antennas x 30 integrations = 3600 rows: one chunk, or one integration per chunk at 1 MB
     args = ["--antennas", "16", "--channels", "16", "--integrations", "30", "--seed", "2"]
     assert simulate(tmp_path / "a.ms", *args) == 0
     assert simulate(tmp_path / "b.ms", *args, "--memory-budget", "1MB") == 0
     assert simulate(tmp_path / "c.ms", *args[:-1], "3") == 0
     manifests = [json.loads((tmp_path / f"{x}.truth/manifest.json").read_text()) for x in "ab"]
-    assert [m["observation"]["row_chunk"] for m in manifests] == [3600, 960]
+    assert [m["observation"]["row_chunk"] for m in manifests] == [3600, 120]
     a, b, c = (_col(tmp_path / f"{x}.ms", "DATA") for x in "abc")
     assert np.array_equal(a, b)
     assert not np.allclose(a, c)
     ga, gb = (xds_from_zarr(str(tmp_path / f"{x}.truth/gains.zarr"))[0].gains.values for x in "ab")
     assert np.array_equal(ga, gb)
+    ma, mb = (np.load(tmp_path / f"{x}.truth/rfi_mask.npy") for x in "ab")
+    assert np.array_equal(ma, mb)
+
+
+def test_channel_chunks_when_one_integration_exceeds_the_budget(tmp_path):
+    # one integration of 120 baselines x 256 channels x 4 corr is ~9 MB in flight: a 4 MB
+    # budget on 2 threads splits it into 64-channel chunks, and the data do not change
+    args = ["--antennas", "16", "--channels", "256", "--integrations", "3", "--seed", "8"]
+    assert simulate(tmp_path / "a.ms", *args) == 0
+    assert simulate(tmp_path / "b.ms", *args, "--memory-budget", "4MB", "--threads", "2") == 0
+    chunking = [
+        json.loads((tmp_path / f"{x}.truth/manifest.json").read_text())["observation"]
+        for x in "ab"
+    ]
+    assert [(c["row_chunk"], c["chan_chunk"]) for c in chunking] == [(360, 256), (120, 64)]
+    for name in ("DATA", "FLAG", "WEIGHT"):
+        assert np.array_equal(_col(tmp_path / "a.ms", name), _col(tmp_path / "b.ms", name))
     ma, mb = (np.load(tmp_path / f"{x}.truth/rfi_mask.npy") for x in "ab")
     assert np.array_equal(ma, mb)
 

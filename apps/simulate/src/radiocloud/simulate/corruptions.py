@@ -22,6 +22,7 @@ MEERKAT_SEFD = 430.0  # Jy, L-band (420-450 Jy)
 
 # independent random streams
 GAINS, DELAYS, BANDPASS, NOISE, RFI = range(5)
+NOISE_CHAN_BLOCK = 64  # channels per noise key block (see noise_block)
 
 
 def rng(seed: int, stream: int, *key: int) -> np.random.Generator:
@@ -100,19 +101,25 @@ def bandpass(seed: int, freq: np.ndarray, n_ant: int, s: GainSettings) -> np.nda
     return amp * np.exp(1j * np.radians(s.bandpass_phase_rms_deg) * phase)
 
 
-def noise_block(time_index, baseline_index, *, seed, n_baseline, sigma, n_corr):
-    """(row, chan, corr) complex64 Gaussian noise of rms ``sigma`` (chan,) in each part.
+def noise_block(time_index, baseline_index, chans, *, seed, n_baseline, sigma, n_corr):
+    """(row, chan, corr) complex64 Gaussian noise of rms ``sigma[chans]`` in each part.
 
-    Each integration's noise is drawn whole from its own seed and the block's rows pick
-    theirs by baseline, so the result does not depend on how rows are chunked."""
-    shape = (len(time_index), len(sigma), n_corr)
-    out = np.empty(shape, dtype=np.complex64)
-    sigma = np.asarray(sigma, dtype=np.float32)[None, :, None]
+    Noise is drawn in key blocks of one integration x NOISE_CHAN_BLOCK channels, each from its
+    own seed, and the block's rows and channels pick theirs out, so the result does not depend
+    on how rows or channels are chunked."""
+    out = np.empty((len(time_index), len(chans), n_corr), dtype=np.complex64)
+    scale = np.asarray(sigma, dtype=np.float32)[chans][None, :, None]
     edges = np.flatnonzero(np.diff(time_index)) + 1
+    keys = chans // NOISE_CHAN_BLOCK
     for rows in np.split(np.arange(len(time_index)), edges):
         if not len(rows):
             continue
-        g = rng(seed, NOISE, int(time_index[rows[0]]))
-        full = g.standard_normal((n_baseline, *shape[1:], 2), dtype=np.float32).view(np.complex64)
-        out[rows] = sigma * full[baseline_index[rows], ..., 0]
-    return out
+        t = int(time_index[rows[0]])
+        for key in np.unique(keys):
+            g = rng(seed, NOISE, t, int(key))
+            draw = g.standard_normal((n_baseline, NOISE_CHAN_BLOCK, n_corr, 2), dtype=np.float32)
+            full = draw.view(np.complex64)[..., 0]
+            picked = keys == key
+            sub = full[baseline_index[rows]][:, chans[picked] % NOISE_CHAN_BLOCK]
+            out[np.ix_(rows, np.flatnonzero(picked))] = sub
+    return out * scale

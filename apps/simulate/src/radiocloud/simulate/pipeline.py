@@ -16,7 +16,7 @@ import xarray as xr
 
 from radiocloud.core import dims, msdef
 from radiocloud.core.errors import OutputExistsError
-from radiocloud.core.io import new_dataset, rows_per_chunk, store_npy, write_tables, write_zarr
+from radiocloud.core.io import new_dataset, store_npy, write_tables, write_zarr
 from radiocloud.core.kernels.dft import brightness
 from radiocloud.core.kernels.dft.dask import predict_vis
 from radiocloud.core.kernels.jones import apply_diag_jones, corr_feeds
@@ -28,8 +28,9 @@ from radiocloud.simulate.plan import Instrument, Plan, make_instrument, make_pla
 from radiocloud.simulate.sky import load_sky
 
 log = logging.getLogger("radiocloud.simulate")
-# bytes in flight per visibility: model, corrupted, rfi, noise (complex128), data, flag
-BYTES_PER_VIS = 8 + 8 + 8 + 16 + 8 + 1
+# bytes in flight per visibility: model, corrupted, rfi, noise, data (complex64), the
+# complex128 temporaries of the DFT and the noise draw, flag and mask
+BYTES_PER_VIS = 5 * 8 + 2 * 16 + 2
 
 
 def _row_arrays(plan: Plan, row_chunk: int) -> dict[str, da.Array]:
@@ -47,101 +48,78 @@ def _row_arrays(plan: Plan, row_chunk: int) -> dict[str, da.Array]:
     return {k: da.from_array(v, chunks=(row_chunk, *v.shape[1:])) for k, v in arrays.items()}
 
 
-def _corrupt(model, time_index, ant1, ant2, *, gain_time, gain_freq, feeds):
+def _corrupt(model, time_index, ant1, ant2, gain_freq, *, gain_time, feeds):
+    """J_p(t) J_p(ν) V J_q(ν)^H J_q(t)^H for a block; ``gain_freq`` is the block's channels."""
     n_chan = model.shape[1]
     out = apply_diag_jones(
-        model,
-        gain_time[:, None],
-        time_index=time_index,
-        chan_index=np.zeros(n_chan, np.int64),
-        ant1=ant1,
-        ant2=ant2,
-        feeds=feeds,
-    )
+        model, gain_time[:, None], time_index=time_index, chan_index=np.zeros(n_chan, np.int64),
+        ant1=ant1, ant2=ant2, feeds=feeds,
+    )  # fmt: skip
     return apply_diag_jones(
-        out,
-        gain_freq[None],
-        time_index=np.zeros_like(time_index),
-        chan_index=np.arange(n_chan),
-        ant1=ant1,
-        ant2=ant2,
-        feeds=feeds,
-        out=out,
-    )
+        out, gain_freq[None], time_index=np.zeros_like(time_index), chan_index=np.arange(n_chan),
+        ant1=ant1, ant2=ant2, feeds=feeds, out=out,
+    )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Chunking:
+    """Whole integrations per row chunk; channels split only when one integration of all
+    channels would not fit (in multiples of the noise key block, so data do not change)."""
+
+    rows: int
+    chans: int
+
+    @classmethod
+    def plan(cls, plan: Plan, *, memory_budget: int, threads: int) -> Chunking:
+        n_chan, n_corr, nbl = len(plan.freq), len(plan.corr_names), plan.n_baseline
+        vis_per_chunk = max(1, memory_budget // (max(threads, 1) * BYTES_PER_VIS))
+        per_integration = nbl * n_chan * n_corr
+        if per_integration <= vis_per_chunk:
+            n_int = min(vis_per_chunk // per_integration, len(plan.times))
+            return cls(rows=n_int * nbl, chans=n_chan)
+        block = corruptions.NOISE_CHAN_BLOCK
+        chans = max(block, vis_per_chunk // (nbl * n_corr) // block * block)
+        return cls(rows=nbl, chans=min(chans, n_chan))
 
 
 def add_simulation_graph(
-    cfg: SimulateConfig, plan: Plan, sky: SkyModel, inst: Instrument, row_chunk: int
+    cfg: SimulateConfig, plan: Plan, sky: SkyModel, inst: Instrument, chunks: Chunking
 ):
-    """Lazy MODEL, DATA, WEIGHT/SIGMA and the RFI mask, chunked by whole integrations."""
-    rows = _row_arrays(plan, row_chunk)
+    """Lazy MODEL, DATA and the RFI mask (row, chan, corr), chunked as ``chunks`` says."""
+    rows = _row_arrays(plan, chunks.rows)
     n_chan, n_corr = len(plan.freq), len(plan.corr_names)
-    feeds = corr_feeds(plan.corr_names)
+    freq = da.from_array(plan.freq, chunks=chunks.chans)
+    chan = da.arange(n_chan, chunks=chunks.chans)
     coherency = brightness(sky.flux(plan.freq), plan.corr_names).astype(np.complex64)
     model = predict_vis(
-        rows["uvw"],
-        da.from_array(sky.lm(plan.ra, plan.dec)),
-        da.from_array(sky.shape),
-        da.from_array(plan.freq),
-        da.from_array(coherency),
-        source_chunk=256,
-    )
-    vis_axes = {dims.CHAN: n_chan, dims.CORR: n_corr}
+        rows["uvw"], da.from_array(sky.lm(plan.ra, plan.dec)), da.from_array(sky.shape),
+        freq, da.from_array(coherency, chunks=(-1, chunks.chans, -1)), source_chunk=256,
+    )  # fmt: skip
+    row, vis, corr_axis = (dims.ROW,), dims.VIS, {dims.CORR: n_corr}
+    gain_freq = da.from_array(inst.freq_gains(plan.freq), chunks=(chunks.chans, -1, -1))
     data = da.blockwise(
-        _corrupt,
-        dims.VIS,
-        model,
-        dims.VIS,
-        rows["time_index"],
-        (dims.ROW,),
-        rows["ant1"],
-        (dims.ROW,),
-        rows["ant2"],
-        (dims.ROW,),
-        gain_time=inst.gain_time,
-        gain_freq=inst.freq_gains(plan.freq),
-        feeds=feeds,
-        dtype=np.complex64,
-    )
+        _corrupt, vis, model, vis, rows["time_index"], row, rows["ant1"], row, rows["ant2"], row,
+        gain_freq, (dims.CHAN, dims.ANT, "feed"), gain_time=inst.gain_time,
+        feeds=corr_feeds(plan.corr_names), concatenate=True, dtype=np.complex64,
+    )  # fmt: skip
     mask = None
     if inst.rfi is not None:
         interference = da.blockwise(
-            rfi.rfi_block,
-            dims.VIS,
-            rows["time_index"],
-            (dims.ROW,),
-            rows["ant1"],
-            (dims.ROW,),
-            rows["ant2"],
-            (dims.ROW,),
-            rows["uvw"],
-            (dims.ROW, dims.UVW),
-            new_axes=vis_axes,
-            concatenate=True,
-            model=inst.rfi,
-            freq=plan.freq,
-            dec=plan.dec,
-            integration_time=cfg.integration_time,
-            dtype=np.complex64,
-        )
+            rfi.rfi_block, vis, rows["time_index"], row, rows["ant1"], row, rows["ant2"], row,
+            rows["uvw"], (dims.ROW, dims.UVW), freq, (dims.CHAN,), chan, (dims.CHAN,),
+            new_axes=corr_axis, concatenate=True, model=inst.rfi, dec=plan.dec,
+            integration_time=cfg.integration_time, dtype=np.complex64,
+        )  # fmt: skip
         data = data + interference
-        threshold = truth.RFI_MASK_SIGMA * plan.sigma if plan.sigma.any() else np.zeros(n_chan)
-        mask = (abs(interference) >= threshold[None, :, None]) & (interference != 0)
+        sigma = da.from_array(plan.sigma, chunks=chunks.chans)
+        threshold = truth.RFI_MASK_SIGMA * sigma[None, :, None]
+        mask = (abs(interference) >= threshold) & (interference != 0)
     if plan.sigma.any():
         noise = da.blockwise(
-            corruptions.noise_block,
-            dims.VIS,
-            rows["time_index"],
-            (dims.ROW,),
-            rows["baseline"],
-            (dims.ROW,),
-            new_axes=vis_axes,
-            seed=cfg.seed,
-            n_baseline=plan.n_baseline,
-            sigma=plan.sigma,
-            n_corr=n_corr,
-            dtype=np.complex64,
-        )
+            corruptions.noise_block, vis, rows["time_index"], row, rows["baseline"], row,
+            chan, (dims.CHAN,), new_axes=corr_axis, seed=cfg.seed, n_baseline=plan.n_baseline,
+            sigma=plan.sigma, n_corr=n_corr, dtype=np.complex64,
+        )  # fmt: skip
         data = data + noise
     return rows, model, data, mask
 
@@ -176,7 +154,7 @@ def _main_dataset(cfg, plan, rows, model, data) -> xr.Dataset:
     if cfg.weight_spectrum:
         w = 1.0 / np.where(plan.sigma > 0, plan.sigma, 1.0) ** 2
         ws = da.broadcast_to(w.astype(np.float32)[None, :, None], (plan.n_row, n_chan, n_corr))
-        extra["WEIGHT_SPECTRUM"] = (dims.VIS, ws.rechunk((chunks, n_chan, n_corr)))
+        extra["WEIGHT_SPECTRUM"] = (dims.VIS, ws.rechunk(data.chunks))
     visibilities = {"DATA": data}
     if cfg.model_data:
         visibilities["MODEL_DATA"] = model
@@ -194,14 +172,14 @@ def _main_dataset(cfg, plan, rows, model, data) -> xr.Dataset:
     )
 
 
-def _write(cfg, plan, sky, inst, row_chunk, tmp, fmt, tmp_truth) -> float | None:
+def _write(cfg, plan, sky, inst, chunks, tmp, fmt, tmp_truth) -> float | None:
     """Build the graph and compute it: the MS, gains.zarr and rfi_mask.npy in one pass.
     Returns the RFI fraction only, so no dataset (and no open table) outlives the call."""
-    rows, model, data, mask = add_simulation_graph(cfg, plan, sky, inst, row_chunk)
+    rows, model, data, mask = add_simulation_graph(cfg, plan, sky, inst, chunks)
     main = _main_dataset(cfg, plan, rows, model, data)
     graphs = [
         write_tables([main], _subtables(cfg, plan), tmp, fmt),
-        write_zarr(truth.gains_dataset(plan, inst, row_chunk), str(tmp_truth / "gains.zarr")),
+        write_zarr(truth.gains_dataset(plan, inst, chunks.rows), str(tmp_truth / "gains.zarr")),
     ]
     if mask is not None:
         graphs += [store_npy(mask, tmp_truth / "rfi_mask.npy"), mask.sum()]
@@ -215,7 +193,7 @@ class Result:
     truth: str
     n_row: int
     n_vis: int
-    row_chunk: int
+    chunks: Chunking
     rfi_fraction: float | None
 
 
@@ -229,24 +207,18 @@ def run(cfg: SimulateConfig, *, memory_budget: int, threads: int) -> Result:
     plan = make_plan(cfg)
     sky = load_sky(cfg.sky)
     inst = make_instrument(cfg, plan)
-    per_row = len(plan.freq) * len(plan.corr_names) * BYTES_PER_VIS
-    rows = rows_per_chunk(per_row, memory_budget=memory_budget, threads=threads)
-    n_int = min(max(1, rows // plan.n_baseline), len(plan.times))
-    row_chunk = n_int * plan.n_baseline  # whole integrations
+    chunks = Chunking.plan(plan, memory_budget=memory_budget, threads=threads)
     log.info(
-        "simulating %d antennas x %d channels x %d integrations (%d rows, %d rows per chunk)",
-        len(plan.array),
-        len(plan.freq),
-        len(plan.times),
-        plan.n_row,
-        row_chunk,
-    )
+        "simulating %d antennas x %d channels x %d integrations: %d rows in chunks of %d rows"
+        " x %d channels",
+        len(plan.array), len(plan.freq), len(plan.times), plan.n_row, chunks.rows, chunks.chans,
+    )  # fmt: skip
     with new_dataset(cfg.output, overwrite=cfg.overwrite) as (tmp, fmt):
         tmp_truth = Path(f"{tmp.url}.truth")
         tmp_truth.mkdir()
         try:
-            rfi_fraction = _write(cfg, plan, sky, inst, row_chunk, tmp, fmt, tmp_truth)
-            manifest = truth.manifest(cfg, plan, sky, row_chunk)
+            rfi_fraction = _write(cfg, plan, sky, inst, chunks, tmp, fmt, tmp_truth)
+            manifest = truth.manifest(cfg, plan, sky, chunks)
             if rfi_fraction is not None:
                 manifest["rfi_mask_fraction"] = rfi_fraction
             write_skymodel(sky, tmp_truth / "skymodel.txt")
@@ -258,4 +230,4 @@ def run(cfg: SimulateConfig, *, memory_budget: int, threads: int) -> Result:
             shutil.rmtree(tmp_truth, ignore_errors=True)
             raise
     n_vis = plan.n_row * len(plan.freq) * len(plan.corr_names)
-    return Result(cfg.output, str(truth_dir), plan.n_row, n_vis, row_chunk, rfi_fraction)
+    return Result(cfg.output, str(truth_dir), plan.n_row, n_vis, chunks, rfi_fraction)

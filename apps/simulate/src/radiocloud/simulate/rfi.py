@@ -93,26 +93,28 @@ def _fringe(uvw, w, freq, dec, integration_time) -> np.ndarray:
     return (np.sinc(rate) * np.exp(1j * phase)).astype(np.complex64)
 
 
-def rfi_block(time_index, ant1, ant2, uvw, *, model: RFIModel, freq, dec, integration_time):
-    """(row, chan, corr) complex64 interference visibilities of a block of rows.
+def rfi_block(time_index, ant1, ant2, uvw, freq, chans, *, model: RFIModel, dec, integration_time):
+    """(row, chan, corr) complex64 interference visibilities of a block of rows and of the
+    channels ``chans`` (indices into the band) at frequencies ``freq``.
 
     Work is spent where there is interference: the emitters' channels on every row, every
     channel only on the rows of burst integrations."""
     n_corr = model.emitters.shape[2]
     out = np.zeros((len(time_index), len(freq), n_corr), np.complex64)
     w = uvw[:, 2] + model.antenna_offset[ant2] - model.antenna_offset[ant1]
-    chans = np.flatnonzero(model.emitters.any(axis=(0, 2)))
-    if len(chans):
-        fringe = _fringe(uvw, w, freq[chans], dec, integration_time)
-        flux = model.emitters[time_index[:, None], chans[None, :]].astype(np.float32)
-        out[:, chans] = fringe[:, :, None] * flux
+    emitters = model.emitters[:, chans]
+    hot = np.flatnonzero(emitters.any(axis=(0, 2)))
+    if len(hot):
+        fringe = _fringe(uvw, w, freq[hot], dec, integration_time)
+        flux = emitters[time_index[:, None], hot[None, :]].astype(np.float32)
+        out[:, hot] = fringe[:, :, None] * flux
     rows = np.flatnonzero(model.bursts[time_index].any(axis=1))
     if len(rows):
         fringe = _fringe(uvw[rows], w[rows], freq, dec, integration_time)
-        out[rows] += fringe[:, :, None] * model.bursts[time_index[rows]][:, None, :].astype(
-            np.float32
-        )
+        flux = model.bursts[time_index[rows]][:, None, :].astype(np.float32)
+        out[rows] += fringe[:, :, None] * flux
     for p, q, c0, c1, t0, t1, amp, phs in model.local:
         hit = (ant1 == p) & (ant2 == q) & (time_index >= t0) & (time_index < t1)
-        out[hit, c0:c1, :] += amp * np.exp(1j * phs)
+        band = (chans >= c0) & (chans < c1)
+        out[np.ix_(hit, band)] += amp * np.exp(1j * phs)
     return out

@@ -57,7 +57,7 @@ def truth_path(output: str) -> Path:
     return out.with_name(out.stem + ".truth")
 
 
-def manifest(cfg: SimulateConfig, plan: Plan, sky: SkyModel, row_chunk: int) -> dict:
+def manifest(cfg: SimulateConfig, plan: Plan, sky: SkyModel, chunks) -> dict:
     from importlib.metadata import version
 
     iso = Time(plan.times[[0, -1]] / geometry.SECONDS_PER_DAY, format="mjd", scale="utc").isot
@@ -77,7 +77,8 @@ def manifest(cfg: SimulateConfig, plan: Plan, sky: SkyModel, row_chunk: int) -> 
             "last_integration_utc": str(iso[-1]),
             "phase_centre_rad": [plan.ra, plan.dec],
             "noise_sigma_jy": [float(plan.sigma.min()), float(plan.sigma.max())],
-            "row_chunk": row_chunk,
+            "row_chunk": chunks.rows,
+            "chan_chunk": chunks.chans,
         },
         "sky": {
             "components": len(sky),
