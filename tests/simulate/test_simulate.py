@@ -152,8 +152,7 @@ def test_channel_chunks_when_one_integration_exceeds_the_budget(tmp_path):
     assert simulate(tmp_path / "a.ms", *args) == 0
     assert simulate(tmp_path / "b.ms", *args, "--memory-budget", "4MB", "--threads", "2") == 0
     chunking = [
-        json.loads((tmp_path / f"{x}.truth/manifest.json").read_text())["observation"]
-        for x in "ab"
+        json.loads((tmp_path / f"{x}.truth/manifest.json").read_text())["observation"] for x in "ab"
     ]
     assert [(c["row_chunk"], c["chan_chunk"]) for c in chunking] == [(360, 256), (120, 64)]
     for name in ("DATA", "FLAG", "WEIGHT"):
