@@ -84,6 +84,10 @@ def test_truth_files(noise_free_obs):
     np.testing.assert_allclose(sky.stokes, ref.stokes, rtol=1e-12)
     np.testing.assert_allclose(sky.ra, ref.ra, rtol=0, atol=1e-12)
     assert not (truth / "rfi_mask.npy").exists()  # --no-rfi
+    # every cell of the filled subtables is defined (CASA reads whole columns)
+    assert _col(noise_free_obs, "TELESCOPE_NAME", "OBSERVATION") == ["MeerKAT"]
+    assert _col(noise_free_obs, "LOG", "OBSERVATION")["shape"] == [1, 1]
+    assert list(_col(noise_free_obs, "POLARIZATION_TYPE", "FEED")[0]) == ["X", "Y"]
 
 
 def test_noise_has_the_radiometer_rms(tmp_path):

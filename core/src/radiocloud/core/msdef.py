@@ -212,6 +212,9 @@ def observation_dataset(
             "OBSERVER": _v(one, np.array([observer], dtype=object)),
             "PROJECT": _v(one, np.array([project], dtype=object)),
             "SCHEDULE_TYPE": _v(one, np.array([""], dtype=object)),
+            # array columns left undefined make casacore's getcol fail on the whole column
+            "LOG": _v((dims.ROW, "log"), np.array([[""]], dtype=object)),
+            "SCHEDULE": _v((dims.ROW, "schedule"), np.array([[""]], dtype=object)),
             "RELEASE_DATE": _v(one, np.array([0.0])),
             "FLAG_ROW": _v(one, np.array([False])),
         }
