@@ -87,7 +87,9 @@ def test_truth_files(noise_free_obs):
     # every cell of the filled subtables is defined (CASA reads whole columns)
     assert _col(noise_free_obs, "TELESCOPE_NAME", "OBSERVATION") == ["MeerKAT"]
     assert _col(noise_free_obs, "LOG", "OBSERVATION")["shape"] == [1, 1]
-    assert list(_col(noise_free_obs, "POLARIZATION_TYPE", "FEED")[0]) == ["X", "Y"]
+    feeds = _col(noise_free_obs, "POLARIZATION_TYPE", "FEED")  # string arrays come as a dict
+    assert feeds["shape"] == [8, 2]
+    assert feeds["array"][:2] == ["X", "Y"]
 
 
 def test_noise_has_the_radiometer_rms(tmp_path):
