@@ -31,6 +31,9 @@ log = logging.getLogger("radiocloud.simulate")
 # bytes in flight per visibility: model, corrupted, rfi, noise, data (complex64), the
 # complex128 temporaries of the DFT and the noise draw, flag and mask
 BYTES_PER_VIS = 5 * 8 + 2 * 16 + 2
+# chunks held beyond one per thread: results shared by several outputs (the RFI feeds DATA
+# and the mask) wait for their last consumer; measured peaks were threads + 1 to 1.5 chunks
+CHUNKS_HELD = 2
 
 
 def _row_arrays(plan: Plan, row_chunk: int) -> dict[str, da.Array]:
@@ -48,17 +51,30 @@ def _row_arrays(plan: Plan, row_chunk: int) -> dict[str, da.Array]:
     return {k: da.from_array(v, chunks=(row_chunk, *v.shape[1:])) for k, v in arrays.items()}
 
 
-def _corrupt(model, time_index, ant1, ant2, gain_freq, *, gain_time, feeds):
-    """J_p(t) J_p(ν) V J_q(ν)^H J_q(t)^H for a block; ``gain_freq`` is the block's channels."""
+def _data_block(
+    model, time_index, ant1, ant2, baseline, uvw, freq, chans, gain_freq, *,
+    gain_time, feeds, rfi_model, dec, integration_time, seed, sigma, n_baseline,
+):  # fmt: skip
+    """DATA of one block: J_p V J_q^H (time gains, then delays and bandpass of the block's
+    channels) + RFI + noise, in one task so that no part waits in memory for another."""
     n_chan = model.shape[1]
     out = apply_diag_jones(
         model, gain_time[:, None], time_index=time_index, chan_index=np.zeros(n_chan, np.int64),
         ant1=ant1, ant2=ant2, feeds=feeds,
     )  # fmt: skip
-    return apply_diag_jones(
+    apply_diag_jones(
         out, gain_freq[None], time_index=np.zeros_like(time_index), chan_index=np.arange(n_chan),
         ant1=ant1, ant2=ant2, feeds=feeds, out=out,
     )  # fmt: skip
+    if rfi_model is not None:
+        out += rfi.rfi_block(time_index, ant1, ant2, uvw, freq, chans, model=rfi_model, dec=dec,
+                             integration_time=integration_time)  # fmt: skip
+    if sigma.any():
+        out += corruptions.noise_block(
+            time_index, baseline, chans, seed=seed, n_baseline=n_baseline, sigma=sigma,
+            n_corr=out.shape[2],
+        )  # fmt: skip
+    return out
 
 
 @dataclass(frozen=True)
@@ -72,7 +88,7 @@ class Chunking:
     @classmethod
     def plan(cls, plan: Plan, *, memory_budget: int, threads: int) -> Chunking:
         n_chan, n_corr, nbl = len(plan.freq), len(plan.corr_names), plan.n_baseline
-        vis_per_chunk = max(1, memory_budget // (max(threads, 1) * BYTES_PER_VIS))
+        vis_per_chunk = max(1, memory_budget // ((max(threads, 1) + CHUNKS_HELD) * BYTES_PER_VIS))
         per_integration = nbl * n_chan * n_corr
         if per_integration <= vis_per_chunk:
             n_int = min(vis_per_chunk // per_integration, len(plan.times))
@@ -95,32 +111,27 @@ def add_simulation_graph(
         rows["uvw"], da.from_array(sky.lm(plan.ra, plan.dec)), da.from_array(sky.shape),
         freq, da.from_array(coherency, chunks=(-1, chunks.chans, -1)), source_chunk=256,
     )  # fmt: skip
-    row, vis, corr_axis = (dims.ROW,), dims.VIS, {dims.CORR: n_corr}
+    row, vis = (dims.ROW,), dims.VIS
     gain_freq = da.from_array(inst.freq_gains(plan.freq), chunks=(chunks.chans, -1, -1))
+    per_row = (rows["time_index"], row, rows["ant1"], row, rows["ant2"], row)
+    per_chan = (freq, (dims.CHAN,), chan, (dims.CHAN,))
     data = da.blockwise(
-        _corrupt, vis, model, vis, rows["time_index"], row, rows["ant1"], row, rows["ant2"], row,
-        gain_freq, (dims.CHAN, dims.ANT, "feed"), gain_time=inst.gain_time,
-        feeds=corr_feeds(plan.corr_names), concatenate=True, dtype=np.complex64,
+        _data_block, vis, model, vis, *per_row, rows["baseline"], row,
+        rows["uvw"], (dims.ROW, dims.UVW), *per_chan, gain_freq, (dims.CHAN, dims.ANT, "feed"),
+        gain_time=inst.gain_time, feeds=corr_feeds(plan.corr_names), rfi_model=inst.rfi,
+        dec=plan.dec, integration_time=cfg.integration_time, seed=cfg.seed, sigma=plan.sigma,
+        n_baseline=plan.n_baseline, concatenate=True, dtype=np.complex64,
     )  # fmt: skip
     mask = None
     if inst.rfi is not None:
-        interference = da.blockwise(
-            rfi.rfi_block, vis, rows["time_index"], row, rows["ant1"], row, rows["ant2"], row,
-            rows["uvw"], (dims.ROW, dims.UVW), freq, (dims.CHAN,), chan, (dims.CHAN,),
-            new_axes=corr_axis, concatenate=True, model=inst.rfi, dec=plan.dec,
-            integration_time=cfg.integration_time, dtype=np.complex64,
+        # the mask computes its block's RFI again (cheap next to the DFT): an RFI array shared
+        # with DATA would wait in memory for whichever output dask orders last
+        mask = da.blockwise(
+            rfi.mask_block, vis, *per_row, rows["uvw"], (dims.ROW, dims.UVW), *per_chan,
+            new_axes={dims.CORR: n_corr}, concatenate=True, model=inst.rfi, dec=plan.dec,
+            integration_time=cfg.integration_time,
+            threshold=truth.RFI_MASK_SIGMA * plan.sigma, dtype=bool,
         )  # fmt: skip
-        data = data + interference
-        sigma = da.from_array(plan.sigma, chunks=chunks.chans)
-        threshold = truth.RFI_MASK_SIGMA * sigma[None, :, None]
-        mask = (abs(interference) >= threshold) & (interference != 0)
-    if plan.sigma.any():
-        noise = da.blockwise(
-            corruptions.noise_block, vis, rows["time_index"], row, rows["baseline"], row,
-            chan, (dims.CHAN,), new_axes=corr_axis, seed=cfg.seed, n_baseline=plan.n_baseline,
-            sigma=plan.sigma, n_corr=n_corr, dtype=np.complex64,
-        )  # fmt: skip
-        data = data + noise
     return rows, model, data, mask
 
 

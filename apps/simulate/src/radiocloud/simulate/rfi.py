@@ -118,3 +118,10 @@ def rfi_block(time_index, ant1, ant2, uvw, freq, chans, *, model: RFIModel, dec,
         band = (chans >= c0) & (chans < c1)
         out[np.ix_(hit, band)] += amp * np.exp(1j * phs)
     return out
+
+
+def mask_block(time_index, ant1, ant2, uvw, freq, chans, *, threshold, **rfi_args):
+    """(row, chan, corr) bool: where the block's RFI is non-zero and at least
+    ``threshold[chans]`` (Jy; all of the band's channels)."""
+    values = np.abs(rfi_block(time_index, ant1, ant2, uvw, freq, chans, **rfi_args))
+    return (values >= np.asarray(threshold)[chans][None, :, None]) & (values > 0)
