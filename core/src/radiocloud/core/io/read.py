@@ -20,7 +20,6 @@ DEFAULT_MEMORY_BUDGET = 2 * 2**30
 # output, write): size chunks at budget / (threads * WORKING_COPIES) so the peak stays in budget.
 WORKING_COPIES = 4
 MIN_ROW_CHUNK = 1_000
-PARTIAL_KEYWORD = "RADIOCLOUD_PARTIAL_COLUMNS"
 
 
 def row_bytes(ds: xr.Dataset, columns: Sequence[str] | None = None) -> int:
