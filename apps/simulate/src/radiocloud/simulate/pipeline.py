@@ -17,8 +17,7 @@ import xarray as xr
 from radiocloud.core import dims, msdef
 from radiocloud.core.errors import OutputExistsError
 from radiocloud.core.io import new_dataset, store_npy, write_tables, write_zarr
-from radiocloud.core.kernels.dft import brightness
-from radiocloud.core.kernels.dft.dask import predict_vis
+from radiocloud.core.kernels.dft.dask import predict_skymodel
 from radiocloud.core.kernels.jones import apply_diag_jones, corr_feeds
 from radiocloud.core.progress import compute
 from radiocloud.core.skymodel import SkyModel, write_skymodel
@@ -106,11 +105,9 @@ def add_simulation_graph(
     n_chan, n_corr = len(plan.freq), len(plan.corr_names)
     freq = da.from_array(plan.freq, chunks=chunks.chans)
     chan = da.arange(n_chan, chunks=chunks.chans)
-    coherency = brightness(sky.flux(plan.freq), plan.corr_names).astype(np.complex64)
-    model = predict_vis(
-        rows["uvw"], da.from_array(sky.lm(plan.ra, plan.dec)), da.from_array(sky.shape),
-        freq, da.from_array(coherency, chunks=(-1, chunks.chans, -1)), source_chunk=256,
-    )  # fmt: skip
+    model = predict_skymodel(
+        rows["uvw"], freq, sky, phase_centre=(plan.ra, plan.dec), corr_names=plan.corr_names
+    )
     row, vis = (dims.ROW,), dims.VIS
     gain_freq = da.from_array(inst.freq_gains(plan.freq), chunks=(chunks.chans, -1, -1))
     per_row = (rows["time_index"], row, rows["ant1"], row, rows["ant2"], row)

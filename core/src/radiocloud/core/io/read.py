@@ -73,6 +73,7 @@ def open_dataset(
     threads: int = 1,
     row_chunk: int | None = None,
     storage_options: dict | None = None,
+    refuse_partial: bool = True,
 ) -> list[xr.Dataset]:
     """Open the main table of a dataset as a list of lazy xarray datasets, one per group.
 
@@ -89,6 +90,9 @@ def open_dataset(
         Row chunks are chosen so ``threads`` chunks of the asked-for columns fit the budget.
     row_chunk:
         Rows per chunk, overriding the memory-based choice.
+    refuse_partial:
+        Refuse columns an interrupted write left incomplete (only the writer itself, inside
+        its own ``column_transaction``, reads them).
     """
     url = as_url(url, storage_options)
     fmt = detect_format(url)
@@ -104,7 +108,8 @@ def open_dataset(
                 f"dataset '{url}' has no column {', '.join(missing)} "
                 f"(it has: {', '.join(sorted(probe[0].data_vars))})"
             )
-    check_not_partial(url, fmt, wanted or list(probe[0].data_vars))
+    if refuse_partial:
+        check_not_partial(url, fmt, wanted or list(probe[0].data_vars))
     if row_chunk is None:
         row_chunk = rows_per_chunk(
             max(row_bytes(ds) for ds in probe), memory_budget=memory_budget, threads=threads

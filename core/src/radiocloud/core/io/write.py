@@ -113,7 +113,8 @@ def write_columns(
     columns = list(columns)
     _check_matches_existing(datasets, url, columns)
     if fmt == "ms":
-        return xds_to_table(list(datasets), url.store(), columns, descriptor=MS_DESCRIPTOR)
+        with _quiet_stderr():  # adding a column prints casacore's SORT_COLUMNS lines
+            return xds_to_table(list(datasets), url.store(), columns, descriptor=MS_DESCRIPTOR)
     if fmt == "zarr":
         return xds_to_zarr(list(datasets), url.store(), columns=columns, rechunk=True)
     return xds_to_parquet(list(datasets), url.store(), columns=columns)
@@ -123,7 +124,7 @@ def _check_matches_existing(datasets: Sequence[xr.Dataset], url: DatasetURL, col
     """A column that exists already must keep its dtype and cell shape (per SPW)."""
     from radiocloud.core.io.read import open_dataset
 
-    have = open_dataset(url, group_cols=("DATA_DESC_ID",), row_chunk=10_000)
+    have = open_dataset(url, group_cols=("DATA_DESC_ID",), row_chunk=10_000, refuse_partial=False)
     by_ddid = {ds.attrs.get("DATA_DESC_ID"): ds for ds in have}
     for ds in datasets:
         old = by_ddid.get(ds.attrs.get("DATA_DESC_ID"), have[0])

@@ -93,3 +93,49 @@ def _predict_block(uvw, lm, shape, frequency, coherency):
             uvw, lm_s, shape_s, frequency, coh_s, out=out, accumulate=out is not None
         )
     return out
+
+
+def predict_skymodel(
+    uvw: da.Array,
+    frequency: da.Array,
+    model,
+    *,
+    phase_centre: tuple[float, float],
+    corr_names,
+    source_chunk: int = 1024,
+    dtype=np.complex64,
+) -> da.Array:
+    """Lazy visibilities (row, chan, corr) of a :class:`radiocloud.core.skymodel.SkyModel`.
+
+    Each block computes the coherency of ``source_chunk`` components at a time for its own
+    channels and runs the numpy kernel on them, so its memory is one output block plus one
+    source chunk, whatever the size of the model, and nothing model-sized waits in the
+    scheduler between tasks (a coherency array as a graph input would be computed ahead and
+    held). Output chunks follow ``uvw`` in row and ``frequency`` in chan.
+    """
+    uvw, frequency = da.asarray(uvw), da.asarray(frequency)
+    if uvw.ndim != 2 or uvw.shape[1] != 3:
+        raise ValueError(f"uvw must have shape (row, 3), got {uvw.shape}")
+    lm = model.lm(*phase_centre)
+    return da.blockwise(
+        _skymodel_block, VIS,
+        uvw.rechunk({1: -1}), (ROW, UVW),
+        frequency, (CHAN,),
+        new_axes={CORR: len(corr_names)}, concatenate=True,
+        model=model, lm=lm, corr_names=tuple(corr_names), source_chunk=source_chunk,
+        out_dtype=np.dtype(dtype), dtype=dtype, meta=np.empty((0, 0, 0), dtype=dtype),
+    )  # fmt: skip
+
+
+def _skymodel_block(uvw, frequency, *, model, lm, corr_names, source_chunk, out_dtype):
+    out = None
+    for start in range(0, len(model), source_chunk):
+        index = np.arange(start, min(start + source_chunk, len(model)))
+        sub = model.select(index)
+        coherency = kernels.brightness(sub.flux(frequency), corr_names).astype(out_dtype)
+        out = kernels.predict_vis(
+            uvw, lm[index], sub.shape, frequency, coherency, out=out, accumulate=out is not None
+        )
+    if out is None:  # an empty model
+        out = np.zeros((uvw.shape[0], frequency.shape[0], len(corr_names)), out_dtype)
+    return out

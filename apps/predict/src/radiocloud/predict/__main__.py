@@ -1,0 +1,3 @@
+from radiocloud.predict.cli import main
+
+main()

@@ -1,0 +1,155 @@
+"""rc-predict's pipeline: read -> add_predict_graph -> write -> one compute.
+
+Component lists are predicted with the shared DFT kernel; FITS model images by degridding
+(ducc0's wgridder). Memory is planned from the budget whatever the number of components:
+the coherency of every component for one channel chunk is held while the row chunks of that
+channel chunk are predicted, so channels are chunked when the model is large."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import dask.array as da
+import numpy as np
+
+from radiocloud.core import dims, io
+from radiocloud.core.errors import ColumnError, OptionError
+from radiocloud.core.kernels.dft.dask import predict_skymodel
+from radiocloud.core.progress import compute
+from radiocloud.core.skymodel import SkyModel, read_skymodel
+from radiocloud.predict.config import PredictConfig
+from radiocloud.predict.select import check_visible, select
+
+log = logging.getLogger("radiocloud.predict")
+SOURCE_CHUNK = 1024  # components per kernel call inside a block
+MIN_ROWS = 256  # rows per block below which channels are split instead
+# bytes per visibility in flight in a block: the prediction (complex64), the column read for
+# add/subtract and the sum written (complex64 each), kernel temporaries
+BYTES_PER_VIS = 4 * 8
+PROTECTED_COLUMNS = ("DATA", "FLAG", "WEIGHT", "WEIGHT_SPECTRUM", "SIGMA", "UVW")
+
+
+@dataclass(frozen=True)
+class ChunkPlan:
+    rows: int
+    chans: int
+    sources: int
+
+    @classmethod
+    def make(cls, n_source, n_chan, n_corr, *, memory_budget, threads) -> ChunkPlan:
+        """Blocks of rows x channels such that ``threads`` of them, with one source chunk's
+        coherency each, fit the budget; the model's own arrays (a few tens of bytes per
+        component) are not counted."""
+        threads = max(threads, 1)
+        sources = min(SOURCE_CHUNK, max(n_source, 1))
+        per_thread = memory_budget // threads - sources * n_chan * n_corr * 24
+        chans = n_chan
+        per_row = chans * n_corr * BYTES_PER_VIS
+        rows = per_thread // per_row
+        if rows < MIN_ROWS:  # wide band: split channels rather than go below MIN_ROWS rows
+            rows = MIN_ROWS
+            chans = int(max(1, min(n_chan, per_thread // (MIN_ROWS * n_corr * BYTES_PER_VIS))))
+        return cls(rows=int(max(rows, 1)), chans=chans, sources=sources)
+
+    def describe(self, n_source: int, n_chan: int) -> str:
+        return (
+            f"chunk plan: {self.rows:,} rows x {self.chans} of {n_chan} channels per block, "
+            f"{n_source:,} components in chunks of {self.sources}"
+        )
+
+
+def load_model(path: str) -> SkyModel:
+    if not Path(path).exists():
+        raise OptionError(f"sky model '{path}' does not exist: give a WSClean component list")
+    return read_skymodel(path)
+
+
+def add_predict_graph(cfg: PredictConfig, dss, sub: io.Subtables, model, plan_for, exists):
+    """The output column of every group: the prediction, or the existing column plus or minus
+    it. Groups of fields not selected keep their values (zeros if the column is new)."""
+    out = []
+    models: dict[int, SkyModel] = {}
+    for ds in dss:
+        field, ddid = int(ds.attrs["FIELD_ID"]), int(ds.attrs["DATA_DESC_ID"])
+        freq, corr_names = sub.frequencies(ddid), sub.corr_names(ddid)
+        shape = (ds.sizes[dims.ROW], len(freq), len(corr_names))
+        if cfg.fields is not None and field not in cfg.fields:
+            if not exists:
+                chunks = (ds.UVW.data.chunks[0], len(freq), len(corr_names))
+                zeros = da.zeros(shape, np.complex64, chunks=chunks)
+                out.append(ds.assign({cfg.output_column: (dims.VIS, zeros)}))
+            continue
+        centre = tuple(sub.fields[field].phase_dir)
+        if field not in models:
+            models[field] = select(model, cfg.selection, centre)
+            check_visible(models[field], centre)
+        plan = plan_for(len(models[field]), len(freq), len(corr_names))
+        vis = predict_skymodel(
+            ds.UVW.data, da.from_array(freq, chunks=plan.chans), models[field],
+            phase_centre=centre, corr_names=corr_names, source_chunk=plan.sources,
+        )  # fmt: skip
+        if cfg.mode != "replace":
+            existing = ds[cfg.output_column].data
+            vis = vis.rechunk(existing.chunks)
+            vis = existing + vis if cfg.mode == "add" else existing - vis
+            vis = vis.astype(existing.dtype)
+        out.append(ds.assign({cfg.output_column: (dims.VIS, vis)}))
+    return out, models
+
+
+@dataclass(frozen=True)
+class Result:
+    rows: int
+    visibilities: int
+    components: int
+    plan: ChunkPlan
+
+
+def run(cfg: PredictConfig, *, memory_budget: int, threads: int) -> Result:
+    if cfg.output_column.upper() in PROTECTED_COLUMNS:
+        raise OptionError(
+            f"--output-column {cfg.output_column} would overwrite the observation's own data: "
+            "write to MODEL_DATA or another column"
+        )
+    if cfg.model.lower().endswith((".fits", ".fit")):
+        raise OptionError("FITS model images are not supported yet: give a component list")
+    model = load_model(cfg.model)
+    sub = io.open_subtables(cfg.dataset)
+    exists = cfg.output_column in _columns(cfg.dataset)
+    if cfg.mode != "replace" and not exists:
+        raise ColumnError(
+            f"--mode {cfg.mode} needs the column {cfg.output_column}, which '{cfg.dataset}' "
+            "does not have: predict it with --mode replace first"
+        )
+    if cfg.fields is not None:
+        unknown = sorted(set(cfg.fields) - set(range(len(sub.fields))))
+        if unknown:
+            raise OptionError(
+                f"--field {unknown[0]}: the dataset has fields 0 to {len(sub.fields) - 1}"
+            )
+    n_chan = max(len(s.chan_freq) for s in sub.spws)
+    n_corr = max(len(c) for c in sub.correlations)
+    plan = ChunkPlan.make(len(model), n_chan, n_corr, memory_budget=memory_budget, threads=threads)
+    log.info(plan.describe(len(model), n_chan))
+    columns = ["UVW"] + ([cfg.output_column] if cfg.mode != "replace" else [])
+    dss = io.open_dataset(cfg.dataset, columns=columns, row_chunk=plan.rows)
+
+    def plan_for(n_source, n_chan, n_corr):
+        return ChunkPlan.make(
+            n_source, n_chan, n_corr, memory_budget=memory_budget, threads=threads
+        )
+
+    with io.column_transaction(cfg.dataset, [cfg.output_column]):
+        out, models = add_predict_graph(cfg, dss, sub, model, plan_for, exists)
+        writes = io.write_columns(out, cfg.dataset, [cfg.output_column])
+        compute(writes, description=f"predicting {cfg.output_column}")
+    n_vis = sum(ds[cfg.output_column].size for ds in out)
+    n_comp = max((len(m) for m in models.values()), default=0)
+    return Result(sum(ds.sizes[dims.ROW] for ds in out), n_vis, n_comp, plan)
+
+
+def _columns(url: str) -> set[str]:
+    probe = io.open_dataset(url, group_cols=("DATA_DESC_ID",), row_chunk=10_000)
+    return set(probe[0].data_vars) if probe else set()
