@@ -15,6 +15,7 @@ demo: setup
 	@mkdir -p $(DEMO_DIR)
 	$(RUN) rc-simulate $(DEMO_DIR)/eso137.ms --antennas 16 --channels 64 --integrations 120 \
 		--integration-time 8s --sky eso137 --seed 7 --overwrite
+	$(RUN) rc-predict $(DEMO_DIR)/eso137.ms --model $(DEMO_DIR)/eso137.truth/skymodel.txt
 
 lint: setup
 	$(RUN) ruff check .
