@@ -16,6 +16,7 @@ one JSON object. Timings on shared machines are noisy: compare runs on the same 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -33,7 +34,9 @@ from pathlib import Path
 import numpy as np
 
 REF_FREQ = 1.284e9  # Hz, reference frequency of the sky models
-SPECTRAL_INDEX = (-0.7, 0.2)  # mean, rms of the (single, logarithmic) spectral index
+# Mean and rms of the spectral index: one logarithmic term only, since codex-africanus (under
+# crystalball) reads further terms as powers of ln(ν/ν₀) where WSClean has log₁₀(ν/ν₀).
+SPECTRAL_INDEX = (-0.7, 0.2)
 GAUSSIAN_FRACTION = 0.2
 GAUSSIAN_FWHM = (5.0, 60.0)  # arcsec, major axis
 RADIUS_DEG = 1.0  # components lie within this distance of the phase centre
@@ -118,8 +121,8 @@ def make_skymodel(n: int, ra0: float, dec0: float, path: Path, seed: int) -> int
     major = rng.uniform(*GAUSSIAN_FWHM, n)
     minor = major * rng.uniform(0.3, 1.0, n)
     pa = rng.uniform(0.0, math.pi, n)
-    shape = np.where(is_gaussian[:, None], np.stack([major / 206264.80624709636,
-                     minor / 206264.80624709636, pa], axis=-1), 0.0)  # fmt: skip
+    shape = np.stack([np.radians(major / 3600.0), np.radians(minor / 3600.0), pa], axis=-1)
+    shape[~is_gaussian] = 0.0
     stokes = np.zeros((n, 4))
     stokes[:, 0] = 10.0 ** rng.uniform(-3.0, 0.0, n)  # 1 mJy to 1 Jy, log-uniform
     model = SkyModel(
@@ -155,7 +158,8 @@ def measure(cmd: list[str], logs: Path, timeout: float) -> dict:
 
     def kill() -> None:
         timed_out.set()
-        os.killpg(proc.pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
 
     timer = threading.Timer(timeout, kill)
     timer.start()
@@ -320,7 +324,9 @@ def main() -> None:
             log(f"warm-up run of {tool}")
             copy = workdir / f"warmup-{tool}.ms"
             copy_ms(warm_ms, copy)
-            measure(command(tool, copy, warm_sky), workdir / f"warmup-{tool}", timeouts[tool])
+            warm = measure(command(tool, copy, warm_sky), workdir / f"warmup-{tool}", 600.0)
+            if warm["returncode"] != 0:
+                log(f"warm-up run of {tool} failed:\n{warm['stderr_tail']}")
             shutil.rmtree(copy, ignore_errors=True)
 
     runs = []
@@ -329,13 +335,14 @@ def main() -> None:
         n_gauss = make_skymodel(n, ra0, dec0, sky, args.seed)
         run: dict = {"components": n, "gaussians": n_gauss, "visibilities": info["visibilities"],
                      "sky_model": str(sky)}  # fmt: skip
-        copies = {}
+        copies, written = {}, []  # copies: the ones holding a complete MODEL_DATA
         for tool in tools:
             copy = workdir / f"{tool}-{n}.ms"
             if tool == "crystalball" and cb_exe is None:
                 run[tool] = {"failed": True, "error": "crystalball is not installed"}
                 continue
             copy_s = copy_ms(ms, copy)
+            written.append(copy)
             log(f"{tool}: {n} components")
             logs = workdir / f"{tool}-{n}"
             result = measure(command(tool, copy, sky), logs, timeouts[tool])
@@ -359,7 +366,7 @@ def main() -> None:
         elif "rc_predict" in copies and cb.get("timed_out"):  # crystalball took longer still
             run["ratio_throughput_at_least"] = round(cb["wall_s"] / rc["wall_s"], 3)
         if not args.keep:
-            for copy in copies.values():
+            for copy in written:
                 shutil.rmtree(copy, ignore_errors=True)
         runs.append(run)
 

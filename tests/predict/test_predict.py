@@ -185,3 +185,39 @@ def test_memory_budget_holds_for_20k_components(tmp_path):
     expected = predict_vis(col(ms, "UVW")[rows], big.lm(ra, dec), big.shape, freq, coherency)
     np.testing.assert_allclose(col(ms, "MODEL_DATA")[rows], expected, rtol=0,
                                atol=1e-5 * np.abs(expected).max())  # fmt: skip
+
+
+def test_fits_model_degridded_agrees_with_the_dft_of_its_pixels(ms_copy, tmp_path):
+    from radiocloud.core.fitsmodel import ImageModel, write_fits_model
+    from radiocloud.simulate.sky import _offset
+
+    ra0, dec0 = col(ms_copy, "PHASE_DIR", "FIELD")[0, 0]
+    arcsec = np.pi / 180 / 3600
+    n, cell = 256, 4 * arcsec
+    image = np.zeros((1, 1, n, n))
+    pixels = [(128, 128, 1.5), (40, 200, 0.7), (230, 20, -0.3), (10, 130, 0.25)]  # (j, i, Jy)
+    for j, i, flux in pixels:
+        image[0, 0, j, i] = flux
+    model = ImageModel(image=image, freqs=[1.284e9], ra0=ra0, dec0=dec0, cell_l=-cell,
+                       cell_m=cell, ref_x=128, ref_y=128, stokes=("I",))  # fmt: skip
+    write_fits_model(model, tmp_path / "model.fits", dtype=np.float64)
+    # the same sky as a component list: each pixel a flat-spectrum point at its (l, m)
+    l_pix, m_pix = model.pixel_lm((ra0, dec0))
+    l_ = np.array([l_pix[i] for _, i, _ in pixels])
+    m_ = np.array([m_pix[j] for j, _, _ in pixels])
+    ra, dec = _offset(ra0, dec0, l_, m_)
+    k = len(pixels)
+    write_skymodel(
+        SkyModel(names=tuple(f"p{i}" for i in range(k)), is_gaussian=np.zeros(k, bool), ra=ra,
+                 dec=dec, stokes=np.column_stack([[f for *_, f in pixels], np.zeros((k, 3))]),
+                 spectral_coeffs=np.zeros((k, 1)), log_si=True, ref_freq=np.full(k, 1.284e9),
+                 shape=np.zeros((k, 3))),
+        tmp_path / "points.txt",
+    )  # fmt: skip
+    for eps in (1e-4, 1e-7):
+        assert predict(ms_copy, "--model", tmp_path / "model.fits", "--epsilon", eps,
+                       "--output-column", "DEGRID") == 0  # fmt: skip
+        assert predict(ms_copy, "--model", tmp_path / "points.txt", "--output-column", "DFT") == 0
+        degrid, dft = col(ms_copy, "DEGRID"), col(ms_copy, "DFT")
+        scale = np.abs(dft).max()
+        assert np.abs(degrid - dft).max() < 10 * max(eps, 1e-6) * scale

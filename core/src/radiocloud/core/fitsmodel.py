@@ -111,10 +111,9 @@ class ImageModel:
         (RA, Dec radians): l0 = cos δ sin Δα, m0 = sin δ cos δ₀ − cos δ sin δ₀ cos Δα."""
         ra_c, dec_c = (float(a) for a in phase_centre)
         dra = self.ra0 - ra_c
-        l0 = math.cos(self.dec0) * math.sin(dra)
-        m0 = math.sin(self.dec0) * math.cos(dec_c) - math.cos(self.dec0) * math.sin(
-            dec_c
-        ) * math.cos(dra)
+        sin_dec, cos_dec = math.sin(self.dec0), math.cos(self.dec0)
+        l0 = cos_dec * math.sin(dra)
+        m0 = sin_dec * math.cos(dec_c) - cos_dec * math.sin(dec_c) * math.cos(dra)
         return l0, m0
 
     def pixel_lm(self, phase_centre: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
@@ -148,7 +147,8 @@ def read_fits_model(path: str | Path) -> ImageModel:
     except SkyModelError:
         raise
     except (OSError, ValueError, TypeError) as error:
-        raise _fail(path, f"cannot read the FITS image ({error})", "check the file") from None
+        what = f"cannot read the FITS image ({' '.join(str(error).split())})"
+        raise _fail(path, what, "check the file") from None
     return _parse(path, header, data)
 
 
@@ -173,9 +173,8 @@ def _parse(path: Path, header, data: np.ndarray) -> ImageModel:
             wcs = WCS(header, naxis=data.ndim)
             wcs.wcs.set()
     except Exception as error:  # astropy raises several types for malformed WCS
-        raise _fail(
-            path, f"cannot read its WCS ({error})", "check the CTYPE/CRVAL keywords"
-        ) from None
+        what = f"cannot read its WCS ({' '.join(str(error).split())})"
+        raise _fail(path, what, "check its CTYPE, CUNIT, CRVAL and CDELT keywords") from None
     axes = _find_axes(path, wcs, data.shape[::-1])
     lng, lat, spec, stokes_axis = axes
     scale = wcs.pixel_scale_matrix  # intermediate world units per pixel, world x pixel axes
@@ -189,7 +188,8 @@ def _parse(path: Path, header, data: np.ndarray) -> ImageModel:
             "its pixel axes are rotated or coupled (PC/CD/CROTA terms)",
             "regrid it to an unrotated SIN image (North up, RA along axis 1)",
         )
-    if not math.isclose(wcs.wcs.lonpole, 180.0):
+    # LONPOLE's default is 180 away from the poles (Calabretta & Greisen 2002, zenithal case)
+    if abs(wcs.wcs.crval[lat]) < 90.0 and not math.isclose(wcs.wcs.lonpole, 180.0):
         raise _fail(path, f"LONPOLE = {wcs.wcs.lonpole} rotates the image", "use LONPOLE = 180")
     if any(i == lat + 1 and m in (1, 2) and v != 0.0 for i, m, v in wcs.wcs.get_pv()):
         raise _fail(
@@ -292,14 +292,19 @@ def _reorder(data: np.ndarray, axes: tuple[int | None, ...]) -> np.ndarray:
 
 
 def write_fits_model(
-    model: ImageModel, path: str | Path, *, bandwidth: float | None = None
+    model: ImageModel,
+    path: str | Path,
+    *,
+    bandwidth: float | None = None,
+    dtype: type = np.float32,
 ) -> None:
     """Write ``model`` as WSClean writes a model image: axes RA---SIN, DEC--SIN, FREQ, STOKES,
     CDELT1 = ``cell_l`` in degrees (negative in the usual orientation), BUNIT JY/PIXEL.
 
     A cube's planes must be evenly spaced in frequency (one CDELT3); a single plane records
     ``bandwidth`` (Hz, default 1 Hz) as CDELT3, WSClean's channel width. Stokes run from I to
-    the last one the model holds, missing ones written as zero planes.
+    the last one the model holds, missing ones written as zero planes. Pixels are written as
+    ``dtype`` (float32, as WSClean does, or float64).
     """
     from astropy.io import fits
 
@@ -312,7 +317,7 @@ def write_fits_model(
         step = 1.0 if bandwidth is None else float(bandwidth)
     nstokes = STOKES.index(model.stokes[-1]) + 1
     ny, nx = model.shape
-    cube = np.zeros((nstokes, len(freqs), ny, nx), dtype=np.float32)  # WSClean writes float32
+    cube = np.zeros((nstokes, len(freqs), ny, nx), dtype=dtype)
     for k, name in enumerate(model.stokes):
         cube[STOKES.index(name)] = model.image[:, k]
     header = fits.Header()

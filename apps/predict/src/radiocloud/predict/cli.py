@@ -61,7 +61,9 @@ def _fields(text: str | None) -> tuple[int, ...] | None:
 @app.command()
 def predict(
     dataset: Annotated[str, typer.Argument(help="Measurement Set, zarr or parquet dataset.")],
-    model: Annotated[str, typer.Option(help="WSClean component list (points, Gaussians).")],
+    model: Annotated[
+        str, typer.Option(help="WSClean component list, or a FITS model image (Jy/pixel).")
+    ],
     output_column: Annotated[str, typer.Option(help="Column to write (created if missing).")] = (
         "MODEL_DATA"
     ),
@@ -89,6 +91,9 @@ def predict(
         str | None,
         typer.Option(help="FIELD_IDs to predict (default: all).", rich_help_panel=SELECT),
     ] = None,
+    epsilon: Annotated[
+        float, typer.Option(min=1e-12, max=1e-1, help="Degridding accuracy (FITS models).")
+    ] = 1e-6,
     workers: Workers = 0,
     threads: Threads = 0,
     scheduler: Scheduler = None,
@@ -110,6 +115,7 @@ def predict(
         mode=mode,
         selection=Selection(within=_within(within), brightest=brightest, points_only=points_only),
         fields=_fields(field),
+        epsilon=epsilon,
     )
     from radiocloud.predict.pipeline import run
 
@@ -117,7 +123,8 @@ def predict(
     with dask_runtime(runtime):
         result = run(cfg, memory_budget=runtime.memory_budget, threads=runtime.nthreads)
     summary.rows, summary.visibilities = result.rows, result.visibilities
-    summary.details.append(f"{result.components:,} components ({cfg.mode})")
+    kind = "pixels" if model.lower().endswith((".fits", ".fit", ".fts")) else "components"
+    summary.details.append(f"{result.components:,} {kind} ({cfg.mode})")
     summary.print()
 
 

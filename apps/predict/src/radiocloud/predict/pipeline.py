@@ -16,10 +16,12 @@ import numpy as np
 
 from radiocloud.core import dims, io
 from radiocloud.core.errors import ColumnError, OptionError
+from radiocloud.core.fitsmodel import ImageModel, read_fits_model
+from radiocloud.core.kernels.degrid.dask import degrid_vis
 from radiocloud.core.kernels.dft.dask import predict_skymodel
 from radiocloud.core.progress import compute
 from radiocloud.core.skymodel import SkyModel, read_skymodel
-from radiocloud.predict.config import PredictConfig
+from radiocloud.predict.config import PredictConfig, Selection
 from radiocloud.predict.select import check_visible, select
 
 log = logging.getLogger("radiocloud.predict")
@@ -60,9 +62,14 @@ class ChunkPlan:
         )
 
 
-def load_model(path: str) -> SkyModel:
+def load_model(path: str) -> SkyModel | ImageModel:
+    """A WSClean component list, or a FITS model image (Jy/pixel) for ``*.fits``."""
     if not Path(path).exists():
-        raise OptionError(f"sky model '{path}' does not exist: give a WSClean component list")
+        raise OptionError(
+            f"sky model '{path}' does not exist: give a WSClean component list or a FITS model"
+        )
+    if path.lower().endswith((".fits", ".fit", ".fts")):
+        return read_fits_model(path)
     return read_skymodel(path)
 
 
@@ -82,6 +89,14 @@ def add_predict_graph(cfg: PredictConfig, dss, sub: io.Subtables, model, plan_fo
                 out.append(ds.assign({cfg.output_column: (dims.VIS, zeros)}))
             continue
         centre = tuple(sub.fields[field].phase_dir)
+        if isinstance(model, ImageModel):
+            plan = plan_for(1, len(freq), len(corr_names))
+            vis = degrid_vis(
+                ds.UVW.data, da.from_array(freq, chunks=plan.chans), model,
+                phase_centre=centre, corr_names=corr_names, epsilon=cfg.epsilon,
+            )  # fmt: skip
+            out.append(_combine(cfg, ds, vis))
+            continue
         if field not in models:
             models[field] = select(model, cfg.selection, centre)
             check_visible(models[field], centre)
@@ -90,13 +105,18 @@ def add_predict_graph(cfg: PredictConfig, dss, sub: io.Subtables, model, plan_fo
             ds.UVW.data, da.from_array(freq, chunks=plan.chans), models[field],
             phase_centre=centre, corr_names=corr_names, source_chunk=plan.sources,
         )  # fmt: skip
-        if cfg.mode != "replace":
-            existing = ds[cfg.output_column].data
-            vis = vis.rechunk(existing.chunks)
-            vis = existing + vis if cfg.mode == "add" else existing - vis
-            vis = vis.astype(existing.dtype)
-        out.append(ds.assign({cfg.output_column: (dims.VIS, vis)}))
+        out.append(_combine(cfg, ds, vis))
     return out, models
+
+
+def _combine(cfg: PredictConfig, ds, vis: da.Array):
+    """The group with its output column: ``vis``, or the existing column plus/minus it."""
+    if cfg.mode != "replace":
+        existing = ds[cfg.output_column].data
+        vis = vis.rechunk(existing.chunks)
+        vis = existing + vis if cfg.mode == "add" else existing - vis
+        vis = vis.astype(existing.dtype)
+    return ds.assign({cfg.output_column: (dims.VIS, vis)})
 
 
 @dataclass(frozen=True)
@@ -113,9 +133,12 @@ def run(cfg: PredictConfig, *, memory_budget: int, threads: int) -> Result:
             f"--output-column {cfg.output_column} would overwrite the observation's own data: "
             "write to MODEL_DATA or another column"
         )
-    if cfg.model.lower().endswith((".fits", ".fit")):
-        raise OptionError("FITS model images are not supported yet: give a component list")
     model = load_model(cfg.model)
+    if isinstance(model, ImageModel) and cfg.selection != Selection():
+        raise OptionError(
+            "--within, --brightest and --points-only select components of a component list, "
+            "not pixels of a FITS model image: drop them"
+        )
     sub = io.open_subtables(cfg.dataset)
     exists = cfg.output_column in _columns(cfg.dataset)
     if cfg.mode != "replace" and not exists:
@@ -131,8 +154,9 @@ def run(cfg: PredictConfig, *, memory_budget: int, threads: int) -> Result:
             )
     n_chan = max(len(s.chan_freq) for s in sub.spws)
     n_corr = max(len(c) for c in sub.correlations)
-    plan = ChunkPlan.make(len(model), n_chan, n_corr, memory_budget=memory_budget, threads=threads)
-    log.info(plan.describe(len(model), n_chan))
+    n_source = 1 if isinstance(model, ImageModel) else len(model)
+    plan = ChunkPlan.make(n_source, n_chan, n_corr, memory_budget=memory_budget, threads=threads)
+    log.info(plan.describe(n_source, n_chan))
     columns = ["UVW"] + ([cfg.output_column] if cfg.mode != "replace" else [])
     dss = io.open_dataset(cfg.dataset, columns=columns, row_chunk=plan.rows)
 
@@ -146,7 +170,11 @@ def run(cfg: PredictConfig, *, memory_budget: int, threads: int) -> Result:
         writes = io.write_columns(out, cfg.dataset, [cfg.output_column])
         compute(writes, description=f"predicting {cfg.output_column}")
     n_vis = sum(ds[cfg.output_column].size for ds in out)
-    n_comp = max((len(m) for m in models.values()), default=0)
+    n_comp = (
+        int(np.count_nonzero(model.image.any(axis=(0, 1))))
+        if isinstance(model, ImageModel)
+        else max((len(m) for m in models.values()), default=0)
+    )
     return Result(sum(ds.sizes[dims.ROW] for ds in out), n_vis, n_comp, plan)
 
 

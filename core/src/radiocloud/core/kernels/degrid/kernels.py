@@ -93,7 +93,7 @@ def degrid_vis(
         if chans.size == 0 or not np.any(grid.planes[p]):
             continue
         vis = np.empty((uvw.shape[0], chans.size), dtype=np.complex64 if single else np.complex128)
-        for k, stokes_index in enumerate(needed):
+        for k, held in enumerate(needed):  # held: index into model.stokes
             dirty = grid.planes[p, k]
             if not np.any(dirty):
                 continue
@@ -103,7 +103,7 @@ def degrid_vis(
                 center_x=grid.center_x, center_y=grid.center_y,
                 epsilon=epsilon, do_wgridding=True, divide_by_n=False, nthreads=nthreads,
             )  # fmt: skip
-            stokes_weights = weights[STOKES.index(model.stokes[stokes_index])]
+            stokes_weights = weights[STOKES.index(model.stokes[held])]
             coeffs = spectral[p, chans, None] * stokes_weights[None, :]
             _accumulate(out, vis, chans, coeffs.astype(dtype))
     return out
@@ -164,9 +164,11 @@ def _grid(model: ImageModel, needed: list[int], phase_centre: tuple[float, float
 @njit()
 def _accumulate(out, vis, chans, coeffs):
     """out[row, chans[k], corr] += coeffs[k, corr] * vis[row, k]."""
+    ncorr = out.shape[2]
     for r in range(out.shape[0]):
+        out_row, vis_row = out[r], vis[r]
         for k in range(chans.shape[0]):
-            value = vis[r, k]
-            chan = chans[k]
-            for c in range(out.shape[2]):
-                out[r, chan, c] += coeffs[k, c] * value
+            value = vis_row[k]
+            target, weights = out_row[chans[k]], coeffs[k]
+            for c in range(ncorr):
+                target[c] += weights[c] * value
