@@ -46,7 +46,8 @@ PARALLEL_HANDS = ("XX", "YY", "RR", "LL")
 PEERS = Path("/work/shared/peers/peers")
 # Where each tool reports its own summary: stream and a marker of the line.
 SUMMARY = {"rc_predict": ("stdout", "rc-predict:"), "crystalball": ("stderr", "Elapsed time")}
-WARMUP_MS = ("--antennas", "4", "--channels", "8", "--integrations", "2")
+# crystalball chunks sources by rows / 100 and divides by zero below 100 rows: 224 rows here.
+WARMUP_MS = ("--antennas", "8", "--channels", "8", "--integrations", "8")
 
 
 def log(message: str) -> None:

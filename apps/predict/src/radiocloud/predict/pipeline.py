@@ -27,9 +27,11 @@ from radiocloud.predict.select import check_visible, select
 log = logging.getLogger("radiocloud.predict")
 SOURCE_CHUNK = 1024  # components per kernel call inside a block
 MIN_ROWS = 256  # rows per block below which channels are split instead
+BLOCKS_PER_THREAD = 4  # keep every thread busy to the end
 # bytes per visibility in flight in a block: the prediction (complex64), the column read for
 # add/subtract and the sum written (complex64 each), kernel temporaries
 BYTES_PER_VIS = 4 * 8
+SOURCE_BYTES = 8 + 16 + 8 + 16  # per component, channel and correlation in a block
 PROTECTED_COLUMNS = ("DATA", "FLAG", "WEIGHT", "WEIGHT_SPECTRUM", "SIGMA", "UVW")
 
 
@@ -40,19 +42,25 @@ class ChunkPlan:
     sources: int
 
     @classmethod
-    def make(cls, n_source, n_chan, n_corr, *, memory_budget, threads) -> ChunkPlan:
+    def make(cls, n_source, n_chan, n_corr, *, memory_budget, threads, n_row=None) -> ChunkPlan:
         """Blocks of rows x channels such that ``threads`` of them, with one source chunk's
-        coherency each, fit the budget; the model's own arrays (a few tens of bytes per
-        component) are not counted."""
+        coherency each, fit the budget (the model's own arrays, a few tens of bytes per
+        component, are not counted), and small enough that ``n_row`` rows make at least
+        BLOCKS_PER_THREAD blocks per thread: each block runs on one core."""
         threads = max(threads, 1)
         sources = min(SOURCE_CHUNK, max(n_source, 1))
-        per_thread = memory_budget // threads - sources * n_chan * n_corr * 24
+        per_thread = memory_budget // threads
+        # bytes per channel and correlation of a block: its visibilities, and the spectra
+        # and coherency of one source chunk (float64 flux, complex128 and complex64
+        # coherency, the kernel's complex128 source-major copy)
         chans = n_chan
-        per_row = chans * n_corr * BYTES_PER_VIS
-        rows = per_thread // per_row
+        rows = (per_thread // (chans * n_corr) - sources * SOURCE_BYTES) // BYTES_PER_VIS
         if rows < MIN_ROWS:  # wide band: split channels rather than go below MIN_ROWS rows
             rows = MIN_ROWS
-            chans = int(max(1, min(n_chan, per_thread // (MIN_ROWS * n_corr * BYTES_PER_VIS))))
+            per_chan = n_corr * (MIN_ROWS * BYTES_PER_VIS + sources * SOURCE_BYTES)
+            chans = int(max(1, min(n_chan, per_thread // per_chan)))
+        if n_row:
+            rows = min(rows, max(MIN_ROWS, -(-n_row // (BLOCKS_PER_THREAD * threads))))
         return cls(rows=int(max(rows, 1)), chans=chans, sources=sources)
 
     def describe(self, n_source: int, n_chan: int) -> str:
@@ -140,7 +148,8 @@ def run(cfg: PredictConfig, *, memory_budget: int, threads: int) -> Result:
             "not pixels of a FITS model image: drop them"
         )
     sub = io.open_subtables(cfg.dataset)
-    exists = cfg.output_column in _columns(cfg.dataset)
+    columns_now, n_row = _columns_and_rows(cfg.dataset)
+    exists = cfg.output_column in columns_now
     if cfg.mode != "replace" and not exists:
         raise ColumnError(
             f"--mode {cfg.mode} needs the column {cfg.output_column}, which '{cfg.dataset}' "
@@ -155,14 +164,16 @@ def run(cfg: PredictConfig, *, memory_budget: int, threads: int) -> Result:
     n_chan = max(len(s.chan_freq) for s in sub.spws)
     n_corr = max(len(c) for c in sub.correlations)
     n_source = 1 if isinstance(model, ImageModel) else len(model)
-    plan = ChunkPlan.make(n_source, n_chan, n_corr, memory_budget=memory_budget, threads=threads)
+    plan = ChunkPlan.make(
+        n_source, n_chan, n_corr, memory_budget=memory_budget, threads=threads, n_row=n_row
+    )
     log.info(plan.describe(n_source, n_chan))
     columns = ["UVW"] + ([cfg.output_column] if cfg.mode != "replace" else [])
     dss = io.open_dataset(cfg.dataset, columns=columns, row_chunk=plan.rows)
 
     def plan_for(n_source, n_chan, n_corr):
         return ChunkPlan.make(
-            n_source, n_chan, n_corr, memory_budget=memory_budget, threads=threads
+            n_source, n_chan, n_corr, memory_budget=memory_budget, threads=threads, n_row=n_row
         )
 
     with io.column_transaction(cfg.dataset, [cfg.output_column]):
@@ -178,6 +189,6 @@ def run(cfg: PredictConfig, *, memory_budget: int, threads: int) -> Result:
     return Result(sum(ds.sizes[dims.ROW] for ds in out), n_vis, n_comp, plan)
 
 
-def _columns(url: str) -> set[str]:
-    probe = io.open_dataset(url, group_cols=("DATA_DESC_ID",), row_chunk=10_000)
-    return set(probe[0].data_vars) if probe else set()
+def _columns_and_rows(url: str) -> tuple[set[str], int]:
+    probe = io.open_dataset(url, group_cols=("DATA_DESC_ID",), row_chunk=100_000)
+    return set(probe[0].data_vars), sum(ds.sizes[dims.ROW] for ds in probe)
