@@ -1,9 +1,9 @@
 """rc-predict's pipeline: read -> add_predict_graph -> write -> one compute.
 
 Component lists are predicted with the shared DFT kernel; FITS model images by degridding
-(ducc0's wgridder). Memory is planned from the budget whatever the number of components:
-the coherency of every component for one channel chunk is held while the row chunks of that
-channel chunk are predicted, so channels are chunked when the model is large."""
+(ducc0's wgridder). Memory is planned from the budget whatever the number of components: a
+block (rows x channels) holds its visibilities and the spectra and coherency of one chunk of
+components at a time, and the plan keeps ``threads`` such blocks within the budget."""
 
 from __future__ import annotations
 
