@@ -7,6 +7,7 @@ import subprocess
 import sys
 import textwrap
 
+import dask
 import numpy as np
 import pytest
 from casacore.tables import table
@@ -221,3 +222,18 @@ def test_fits_model_degridded_agrees_with_the_dft_of_its_pixels(ms_copy, tmp_pat
         degrid, dft = col(ms_copy, "DEGRID"), col(ms_copy, "DFT")
         scale = np.abs(dft).max()
         assert np.abs(degrid - dft).max() < 10 * max(eps, 1e-6) * scale
+
+
+def test_correlations_without_a_stokes_mapping_are_refused(tmp_path, capsys):
+    from radiocloud.core.io import new_dataset, write_tables
+    from radiocloud.core.testing.builders import MSSpec, ms_datasets
+
+    main, subtables = ms_datasets(MSSpec(n_corr=1))
+    pol = subtables["POLARIZATION"][0]
+    subtables["POLARIZATION"] = [pol.assign(CORR_TYPE=(pol.CORR_TYPE.dims, [[1]]))]  # Stokes I
+    with new_dataset(tmp_path / "stokes.ms") as (tmp, fmt):
+        dask.compute(write_tables(main, subtables, tmp, fmt))
+    sky = one_component(tmp_path / "p.txt", 1.0, -0.9)
+    assert predict(tmp_path / "stokes.ms", "--model", sky) == 2
+    assert "has correlations I: rc-predict maps Stokes" in capsys.readouterr().err
+    assert col(tmp_path / "stokes.ms", "MODEL_DATA") is None

@@ -32,6 +32,7 @@ BLOCKS_PER_THREAD = 4  # keep every thread busy to the end
 # add/subtract and the sum written (complex64 each), kernel temporaries
 BYTES_PER_VIS = 4 * 8
 SOURCE_BYTES = 8 + 16 + 8 + 16  # per component, channel and correlation in a block
+PREDICTABLE_CORRELATIONS = ("XX", "XY", "YX", "YY", "RR", "RL", "LR", "LL")
 PROTECTED_COLUMNS = ("DATA", "FLAG", "WEIGHT", "WEIGHT_SPECTRUM", "SIGMA", "UVW")
 
 
@@ -160,6 +161,13 @@ def run(cfg: PredictConfig, *, memory_budget: int, threads: int) -> Result:
         if unknown:
             raise OptionError(
                 f"--field {unknown[0]}: the dataset has fields 0 to {len(sub.fields) - 1}"
+            )
+    for corrs in sub.correlations:
+        unknown = [c for c in corrs if c not in PREDICTABLE_CORRELATIONS]
+        if unknown or len({c[0] in "XY" for c in corrs}) > 1:
+            raise ColumnError(
+                f"'{cfg.dataset}' has correlations {' '.join(corrs)}: rc-predict maps Stokes "
+                "to linear (XX XY YX YY) or circular (RR RL LR LL) correlations only"
             )
     n_chan = max(len(s.chan_freq) for s in sub.spws)
     n_corr = max(len(c) for c in sub.correlations)
