@@ -1,0 +1,1 @@
+"""rc-flag: RFI flagging by strategy, flag versions and flag summaries."""
