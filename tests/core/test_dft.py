@@ -251,3 +251,71 @@ def test_dask_complex64_and_numpy_inputs():
     actual = lazy.compute(scheduler="sync")
     assert actual.dtype == np.complex64
     assert_vis_close(actual, predict_vis(uvw, lm, shape, frequency, coherency), rtol=1e-6)
+
+
+def _point_sky(rng, nsrc=6, corrs=("XX", "YY")):
+    lm = rng.uniform(-0.02, 0.02, size=(nsrc, 2))
+    frequency = np.linspace(0.9e9, 1.1e9, 8)
+    stokes = np.abs(rng.normal(size=(nsrc, 4))) * [1.0, 0.1, 0.1, 0.05]
+    coherency = np.repeat(brightness(stokes, corrs)[:, None, :], len(frequency), axis=1)
+    return lm, np.zeros((nsrc, 3)), frequency, coherency
+
+
+def test_bandwidth_smearing_is_the_average_over_the_channel():
+    rng = np.random.default_rng(11)
+    uvw = rng.normal(scale=[4000.0, 4000.0, 200.0], size=(20, 3))
+    lm, shape, frequency, coherency = _point_sky(rng)
+    width = 2.0e6  # attenuations from ~0.5 to 1 on these baselines
+    smeared = predict_vis(uvw, lm, shape, frequency, coherency, chan_width=width)
+    # The average of the unsmeared visibility over 401 sub-channels across each channel.
+    offsets = (np.arange(401) - 200) / 401 * width
+    subs = [predict_vis(uvw, lm, shape, frequency + df, coherency) for df in offsets]
+    expected = np.mean(subs, axis=0)
+    assert_vis_close(smeared, expected, rtol=2e-5)
+    unsmeared = predict_vis(uvw, lm, shape, frequency, coherency)
+    assert np.max(np.abs(unsmeared - expected)) > 0.1 * np.max(np.abs(expected))
+
+
+def _uvw_at(baselines, hour_angle, dec):
+    """Exact uvw (row, 3) of equatorial baselines (row, 3) at hour angles (row,)."""
+    lx, ly, lz = baselines.T
+    sin_h, cos_h, sin_d, cos_d = np.sin(hour_angle), np.cos(hour_angle), np.sin(dec), np.cos(dec)
+    u = lx * sin_h + ly * cos_h
+    v = sin_d * (ly * sin_h - lx * cos_h) + lz * cos_d
+    w = cos_d * (lx * cos_h - ly * sin_h) + lz * sin_d
+    return np.stack([u, v, w], axis=1)
+
+
+@pytest.mark.parametrize("gaussians", [0, 3])
+def test_time_smearing_is_the_average_over_the_integration(gaussians):
+    from radiocloud.core.kernels.dft import earth_rotation_uvw_rate
+
+    rng = np.random.default_rng(12)
+    dec, exposure, nrow = -0.95, 64.0, 16
+    baselines = rng.normal(scale=3000.0, size=(nrow, 3))
+    hour_angle = rng.uniform(-1.0, 1.0, nrow)
+    uvw = _uvw_at(baselines, hour_angle, dec)
+    lm, shape, frequency, coherency = _point_sky(rng)
+    shape[:gaussians] = [2e-5, 1e-5, 0.3]
+    delta = earth_rotation_uvw_rate(uvw, dec) * exposure
+    smeared = predict_vis(uvw, lm, shape, frequency, coherency, uvw_delta=delta)
+    # The average over 401 sub-integrations of exactly rotated baselines.
+    ticks = (np.arange(401) - 200) / 401 * exposure * 7.292115e-5
+    subs = [predict_vis(_uvw_at(baselines, hour_angle + t, dec), lm, shape, frequency, coherency)
+            for t in ticks]  # fmt: skip
+    expected = np.mean(subs, axis=0)
+    assert_vis_close(smeared, expected, rtol=1e-3)  # phase curvature over 64 s
+    unsmeared = predict_vis(uvw, lm, shape, frequency, coherency)
+    assert np.max(np.abs(unsmeared - expected)) > 0.05 * np.max(np.abs(expected))
+
+
+def test_smearing_off_is_bit_identical_and_checks_its_input():
+    rng = np.random.default_rng(13)
+    uvw, lm, shape, frequency, coherency = random_sky(rng, 10, 40, 6, LINEAR)
+    plain = predict_vis(uvw, lm, shape, frequency, coherency)
+    zero = predict_vis(uvw, lm, shape, frequency, coherency, chan_width=0.0)
+    np.testing.assert_array_equal(plain, zero)
+    with pytest.raises(ValueError, match="chan_width"):
+        predict_vis(uvw, lm, shape, frequency, coherency, chan_width=-1.0)
+    with pytest.raises(ValueError, match="uvw_delta"):
+        predict_vis(uvw, lm, shape, frequency, coherency, uvw_delta=np.zeros((3, 3)))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import math
 from typing import Annotated
 
@@ -26,6 +27,15 @@ from radiocloud.core.units import parse_angle
 from radiocloud.predict.config import PredictConfig, Selection
 
 app = new_app(__doc__)
+
+
+class Smearing(enum.StrEnum):
+    NONE = "none"
+    TIME = "time"
+    FREQUENCY = "frequency"
+    BOTH = "both"
+
+
 SELECT = "Selection"
 
 
@@ -94,6 +104,13 @@ def predict(
     epsilon: Annotated[
         float, typer.Option(min=1e-12, max=1e-1, help="Degridding accuracy (FITS models).")
     ] = 1e-6,
+    smearing: Annotated[
+        Smearing,
+        typer.Option(
+            help="Average each component over the channel width (frequency), the integration "
+            "(time, about twice the cost) or both, as the correlator did (component lists)."
+        ),
+    ] = Smearing.NONE,
     workers: Workers = 0,
     threads: Threads = 0,
     scheduler: Scheduler = None,
@@ -116,6 +133,8 @@ def predict(
         selection=Selection(within=_within(within), brightest=brightest, points_only=points_only),
         fields=_fields(field),
         epsilon=epsilon,
+        time_smearing=smearing in (Smearing.TIME, Smearing.BOTH),
+        frequency_smearing=smearing in (Smearing.FREQUENCY, Smearing.BOTH),
     )
     from radiocloud.predict.pipeline import run
 

@@ -26,3 +26,5 @@ class PredictConfig:
     selection: Selection = Selection()
     fields: tuple[int, ...] | None = None  # FIELD_IDs to predict; None = all
     epsilon: float = 1e-6  # degridding accuracy (FITS models)
+    time_smearing: bool = False  # average over each row's EXPOSURE (component lists)
+    frequency_smearing: bool = False  # average over each channel's CHAN_WIDTH (component lists)

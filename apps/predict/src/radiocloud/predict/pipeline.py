@@ -15,9 +15,10 @@ import dask.array as da
 import numpy as np
 
 from radiocloud.core import dims, io
-from radiocloud.core.errors import ColumnError, OptionError
+from radiocloud.core.errors import ColumnError, OptionError, UnsupportedLayoutError
 from radiocloud.core.fitsmodel import ImageModel, read_fits_model
 from radiocloud.core.kernels.degrid.dask import degrid_vis
+from radiocloud.core.kernels.dft import earth_rotation_uvw_rate
 from radiocloud.core.kernels.dft.dask import predict_skymodel
 from radiocloud.core.progress import compute
 from radiocloud.core.skymodel import SkyModel, read_skymodel
@@ -113,9 +114,29 @@ def add_predict_graph(cfg: PredictConfig, dss, sub: io.Subtables, model, plan_fo
         vis = predict_skymodel(
             ds.UVW.data, da.from_array(freq, chunks=plan.chans), models[field],
             phase_centre=centre, corr_names=corr_names, source_chunk=plan.sources,
+            **_smearing(cfg, ds, sub, ddid, centre),
         )  # fmt: skip
         out.append(_combine(cfg, ds, vis))
     return out, models
+
+
+def _smearing(cfg: PredictConfig, ds, sub: io.Subtables, ddid: int, centre) -> dict:
+    """predict_skymodel's smearing arguments: the SPW's channel width, and each row's change
+    of UVW over its EXPOSURE from Earth's rotation."""
+    args = {}
+    if cfg.frequency_smearing:
+        width = np.abs(sub.spws[sub.ddid_spw[ddid]].chan_width)
+        if np.ptp(width) > 1e-6 * width.max():
+            raise UnsupportedLayoutError(
+                f"--smearing frequency needs equal channel widths, but DATA_DESC_ID {ddid} has "
+                f"widths from {width.min():.6g} to {width.max():.6g} Hz: predict without it"
+            )
+        args["chan_width"] = float(width[0])
+    if cfg.time_smearing:
+        uvw = ds.UVW.data
+        rate = uvw.map_blocks(earth_rotation_uvw_rate, dec=float(centre[1]), dtype=np.float64)
+        args["uvw_delta"] = rate * ds.EXPOSURE.data[:, None]
+    return args
 
 
 def _combine(cfg: PredictConfig, ds, vis: da.Array):
@@ -143,6 +164,11 @@ def run(cfg: PredictConfig, *, memory_budget: int, threads: int) -> Result:
             "write to MODEL_DATA or another column"
         )
     model = load_model(cfg.model)
+    if isinstance(model, ImageModel) and (cfg.time_smearing or cfg.frequency_smearing):
+        raise OptionError(
+            "--smearing applies to component lists; a FITS model image is degridded without "
+            "smearing: drop --smearing"
+        )
     if isinstance(model, ImageModel) and cfg.selection != Selection():
         raise OptionError(
             "--within, --brightest and --points-only select components of a component list, "
@@ -177,6 +203,7 @@ def run(cfg: PredictConfig, *, memory_budget: int, threads: int) -> Result:
     )
     log.info(plan.describe(n_source, n_chan))
     columns = ["UVW"] + ([cfg.output_column] if cfg.mode != "replace" else [])
+    columns += ["EXPOSURE"] if cfg.time_smearing else []
     dss = io.open_dataset(cfg.dataset, columns=columns, row_chunk=plan.rows)
 
     def plan_for(n_source, n_chan, n_corr):

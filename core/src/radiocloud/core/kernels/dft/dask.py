@@ -104,6 +104,8 @@ def predict_skymodel(
     corr_names,
     source_chunk: int = 1024,
     dtype=np.complex64,
+    chan_width: float = 0.0,
+    uvw_delta: da.Array | None = None,
 ) -> da.Array:
     """Lazy visibilities (row, chan, corr) of a :class:`radiocloud.core.skymodel.SkyModel`.
 
@@ -112,30 +114,45 @@ def predict_skymodel(
     source chunk, whatever the size of the model, and nothing model-sized waits in the
     scheduler between tasks (a coherency array as a graph input would be computed ahead and
     held). Output chunks follow ``uvw`` in row and ``frequency`` in chan.
+
+    ``chan_width`` and ``uvw_delta`` (row, 3) apply bandwidth and time smearing as in the numpy
+    kernel; ``uvw_delta`` is rechunked like ``uvw``.
     """
     uvw, frequency = da.asarray(uvw), da.asarray(frequency)
     if uvw.ndim != 2 or uvw.shape[1] != 3:
         raise ValueError(f"uvw must have shape (row, 3), got {uvw.shape}")
+    uvw = uvw.rechunk({1: -1})
+    smear_args = ()
+    if uvw_delta is not None:
+        uvw_delta = da.asarray(uvw_delta)
+        if uvw_delta.shape != uvw.shape:
+            raise ValueError(f"uvw_delta must have shape {uvw.shape}, got {uvw_delta.shape}")
+        smear_args = (uvw_delta.rechunk(uvw.chunks), (ROW, UVW))
     lm = model.lm(*phase_centre)
     return da.blockwise(
         _skymodel_block, VIS,
-        uvw.rechunk({1: -1}), (ROW, UVW),
+        uvw, (ROW, UVW),
         frequency, (CHAN,),
+        *smear_args,
         new_axes={CORR: len(corr_names)}, concatenate=True,
         model=model, lm=lm, corr_names=tuple(corr_names), source_chunk=source_chunk,
+        chan_width=float(chan_width),
         out_dtype=np.dtype(dtype), dtype=dtype, meta=np.empty((0, 0, 0), dtype=dtype),
     )  # fmt: skip
 
 
-def _skymodel_block(uvw, frequency, *, model, lm, corr_names, source_chunk, out_dtype):
+def _skymodel_block(
+    uvw, frequency, uvw_delta=None, *, model, lm, corr_names, source_chunk, out_dtype, chan_width
+):
     out = None
     for start in range(0, len(model), source_chunk):
         index = np.arange(start, min(start + source_chunk, len(model)))
         sub = model.select(index)
         coherency = kernels.brightness(sub.flux(frequency), corr_names).astype(out_dtype)
         out = kernels.predict_vis(
-            uvw, lm[index], sub.shape, frequency, coherency, out=out, accumulate=out is not None
-        )
+            uvw, lm[index], sub.shape, frequency, coherency, out=out,
+            accumulate=out is not None, chan_width=chan_width, uvw_delta=uvw_delta,
+        )  # fmt: skip
     if out is None:  # an empty model
         out = np.zeros((uvw.shape[0], frequency.shape[0], len(corr_names)), out_dtype)
     return out
