@@ -276,3 +276,21 @@ def test_smearing_attenuates_by_the_analytic_sinc_factors(ms_copy, tmp_path):
     expected = np.sinc(tau * width / (2 * np.pi)) * np.sinc(tau_delta * freq / (2 * np.pi))
     assert expected.min() < 0.5  # bandwidth smearing is strong at 48 channels
     np.testing.assert_allclose(smeared, plain * expected, atol=2e-5)
+
+
+def test_within_a_region_file_selects_inside_its_shapes(ms_copy, tmp_path):
+    sky = read_skymodel(ms_copy.with_name("copy.truth") / "skymodel.txt")
+    sky_file = ms_copy.with_name("copy.truth") / "skymodel.txt"
+    ra, dec = np.degrees(col(ms_copy, "PHASE_DIR", "FIELD")[0, 0])
+    brightest = int(np.argmax(sky.stokes[:, 0]))
+    bra, bdec = np.degrees(sky.ra[brightest]), np.degrees(sky.dec[brightest])
+    region = tmp_path / "keep.reg"
+    region.write_text(f"fk5\ncircle({ra},{dec},4')\n-circle({bra},{bdec},2\") # not the core\n")
+    assert predict(ms_copy, "--model", sky_file, "--within", region, "--output-column", "SEL") == 0
+    ra0, dec0 = np.radians([ra, dec])
+    d = np.hypot(*sky.lm(ra0, dec0).T)
+    pick = np.flatnonzero((d < np.radians(4 / 60)) & (np.arange(len(sky)) != brightest))
+    assert 0 < len(pick) < len(sky) - 1
+    write_skymodel(sky.select(pick), tmp_path / "sub.txt")
+    assert predict(ms_copy, "--model", tmp_path / "sub.txt", "--output-column", "REF") == 0
+    np.testing.assert_allclose(col(ms_copy, "SEL"), col(ms_copy, "REF"), rtol=1e-6, atol=1e-7)

@@ -23,6 +23,7 @@ from radiocloud.core.cli import (
     run_cli,
 )
 from radiocloud.core.errors import OptionError
+from radiocloud.core.regions import Regions, read_regions
 from radiocloud.core.units import parse_angle
 from radiocloud.predict.config import PredictConfig, Selection
 
@@ -39,10 +40,13 @@ class Smearing(enum.StrEnum):
 SELECT = "Selection"
 
 
-def _within(text: str | None) -> tuple[float, float, float] | None:
-    """'RADIUS' (about each field's phase centre) or 'RA,DEC,RADIUS' (J2000)."""
+def _within(text: str | None) -> tuple[float, float, float] | Regions | None:
+    """'RADIUS' (about each field's phase centre), 'RA,DEC,RADIUS' (J2000) or a DS9 region
+    file (``.reg``)."""
     if not text:
         return None
+    if text.lower().endswith(".reg"):
+        return read_regions(text)
     parts = [p.strip() for p in text.split(",")]
     if len(parts) == 1:
         return math.nan, math.nan, parse_angle(parts[0])
@@ -84,7 +88,8 @@ def predict(
     within: Annotated[
         str | None,
         typer.Option(
-            help="Only components within RADIUS of the phase centre, or 'RA,DEC,RADIUS'.",
+            help="Only components within RADIUS of the phase centre, within 'RA,DEC,RADIUS', "
+            "or inside the shapes of a DS9 region file (FILE.reg, fk5; '-' shapes exclude).",
             rich_help_panel=SELECT,
         ),
     ] = None,
@@ -125,12 +130,18 @@ def predict(
     )  # fmt: skip
     if mode not in ("replace", "add", "subtract"):
         raise OptionError(f"--mode {mode}: choose replace, add or subtract")
+    where = _within(within)
     cfg = PredictConfig(
         dataset=dataset,
         model=model,
         output_column=output_column,
         mode=mode,
-        selection=Selection(within=_within(within), brightest=brightest, points_only=points_only),
+        selection=Selection(
+            within=None if isinstance(where, Regions) else where,
+            regions=where if isinstance(where, Regions) else None,
+            brightest=brightest,
+            points_only=points_only,
+        ),
         fields=_fields(field),
         epsilon=epsilon,
         time_smearing=smearing in (Smearing.TIME, Smearing.BOTH),

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from radiocloud.core.regions import Regions
+
 Mode = Literal["replace", "add", "subtract"]
 
 
@@ -13,6 +15,7 @@ class Selection:
     """Which components of a component list to predict."""
 
     within: tuple[float, float, float] | None = None  # RA, Dec, radius (rad); RA/Dec NaN = field
+    regions: Regions | None = None  # a DS9 region file's shapes
     brightest: int | None = None
     points_only: bool = False
 

@@ -26,6 +26,8 @@ def select(model: SkyModel, sel: Selection, centre: tuple[float, float]) -> SkyM
         if np.isnan(ra):
             ra, dec = centre
         keep &= angular_distance(ra, dec, model.ra, model.dec) <= radius
+    if sel.regions is not None:
+        keep &= sel.regions.contains(model.ra, model.dec)
     index = np.flatnonzero(keep)
     if sel.brightest is not None and len(index) > sel.brightest:
         flux = np.abs(model.stokes[index, 0])
