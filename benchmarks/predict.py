@@ -16,22 +16,26 @@ one JSON object. Timings on shared machines are noisy: compare runs on the same 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import math
-import os
-import platform
 import shlex
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
-import threading
-import time
 from pathlib import Path
 
 import numpy as np
+from harness import (
+    copy_ms,
+    logger,
+    machine,
+    measure,
+    peer_exe,
+    summary_line,
+    venv_tool,
+    version_of,
+)
 
 REF_FREQ = 1.284e9  # Hz, reference frequency of the sky models
 # Mean and rms of the spectral index: one logarithmic term only, since codex-africanus (under
@@ -43,32 +47,15 @@ RADIUS_DEG = 1.0  # components lie within this distance of the phase centre
 COMPARE_CHUNK_BYTES = 64 << 20  # complex128 bytes per column per row chunk in the comparison
 CORR_NAMES = {5: "RR", 6: "RL", 7: "LR", 8: "LL", 9: "XX", 10: "XY", 11: "YX", 12: "YY"}
 PARALLEL_HANDS = ("XX", "YY", "RR", "LL")
-PEERS = Path("/work/shared/peers/peers")
 # Where each tool reports its own summary: stream and a marker of the line.
 SUMMARY = {"rc_predict": ("stdout", "rc-predict:"), "crystalball": ("stderr", "Elapsed time")}
+log = logger("predict-bench")
 # crystalball chunks sources by rows / 100 and divides by zero below 100 rows: 224 rows here.
 WARMUP_MS = ("--antennas", "8", "--channels", "8", "--integrations", "8")
 
 
-def log(message: str) -> None:
-    print(f"[predict-bench] {message}", file=sys.stderr, flush=True)
-
-
-def venv_tool(name: str) -> str:
-    """``name`` next to the running interpreter (the workspace venv), else on PATH."""
-    sibling = Path(sys.executable).with_name(name)
-    return str(sibling) if sibling.exists() else shutil.which(name) or name
-
-
 def du(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
-
-
-def tail(path: Path, lines: int = 20) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return ""
 
 
 def simulate(ms: Path, antennas: str, channels: str, integrations: str) -> None:
@@ -141,73 +128,6 @@ def make_skymodel(n: int, ra0: float, dec0: float, path: Path, seed: int) -> int
     return n_gauss
 
 
-def copy_ms(src: Path, dst: Path) -> float:
-    shutil.rmtree(dst, ignore_errors=True)
-    start = time.perf_counter()
-    subprocess.run(["cp", "-r", str(src), str(dst)], check=True)
-    return time.perf_counter() - start
-
-
-def measure(cmd: list[str], logs: Path, timeout: float) -> dict:
-    """Run ``cmd`` in its own session; wall, CPU and peak RSS of that process tree (wait4)."""
-    out, err = logs.with_suffix(".stdout"), logs.with_suffix(".stderr")
-    load = os.getloadavg()[0]  # other work on the machine skews the figures: record it
-    with out.open("wb") as stdout, err.open("wb") as stderr:
-        start = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=stdout, stderr=stderr, start_new_session=True)
-    timed_out = threading.Event()
-
-    def kill() -> None:
-        timed_out.set()
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-
-    timer = threading.Timer(timeout, kill)
-    timer.start()
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - start
-    timer.cancel()
-    proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
-    result = {
-        "returncode": proc.returncode,
-        "wall_s": round(wall, 2),
-        "cpu_s": round(usage.ru_utime + usage.ru_stime, 2),
-        "peak_rss_mib": round(usage.ru_maxrss / 1024, 1),
-        "load_average_before": round(load, 2),
-    }
-    if timed_out.is_set():
-        result.update(timed_out=True, timeout_s=timeout)
-    if proc.returncode != 0 or timed_out.is_set():
-        result["stderr_tail"] = tail(err) or tail(out)
-    return result
-
-
-def summary_line(logs: Path, stream: str, marker: str) -> str | None:
-    """The last line of a run's ``stream`` (stdout or stderr) that contains ``marker``."""
-    text = tail(logs.with_suffix(f".{stream}"), 50).splitlines()
-    return next((line.strip() for line in reversed(text) if marker in line), None)
-
-
-def crystalball_exe(explicit: str | None) -> str | None:
-    if explicit:
-        return explicit
-    peers = str(PEERS) if PEERS.exists() else shutil.which("peers")
-    if not peers:
-        return shutil.which("crystalball")
-    path = subprocess.run([peers, "path", "crystalball"], capture_output=True, text=True)
-    exe = path.stdout.strip()
-    if not os.access(exe, os.X_OK):
-        log("installing crystalball with 'peers install crystalball'")
-        subprocess.run([peers, "install", "crystalball"], stdout=sys.stderr, check=False)
-    return exe if os.access(exe, os.X_OK) else None
-
-
-def version_of(python: Path, dist: str) -> str | None:
-    code = f"import importlib.metadata as m; print(m.version({dist!r}))"
-    proc = subprocess.run([str(python), "-c", code], capture_output=True, text=True)
-    return proc.stdout.strip() or None
-
-
 def compare(ref_ms: Path, test_ms: Path, column: str, corrs: list[str]) -> dict:
     """Per correlation, |a - b| statistics of ``column`` (a: ``ref_ms``, b: ``test_ms``),
     reading row chunks so that memory stays small; ``conj`` figures compare a* with b
@@ -255,22 +175,6 @@ def compare(ref_ms: Path, test_ms: Path, column: str, corrs: list[str]) -> dict:
     }
 
 
-def machine() -> dict:
-    info = {"cores": os.cpu_count(), "python": platform.python_version(),
-            "platform": platform.platform()}  # fmt: skip
-    try:
-        cpuinfo = Path("/proc/cpuinfo").read_text()
-        info["cpu"] = next(
-            (ln.split(":", 1)[1].strip() for ln in cpuinfo.splitlines() if "model name" in ln),
-            None,
-        )
-        meminfo = Path("/proc/meminfo").read_text().split()
-        info["memory_gib"] = round(int(meminfo[meminfo.index("MemTotal:") + 1]) / 2**20, 1)
-    except (OSError, ValueError):
-        pass
-    return info
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--antennas", default="64")
@@ -305,7 +209,7 @@ def main() -> None:
               "MODEL_DATA", "--threads", str(args.threads)]  # fmt: skip
     if args.memory_budget:
         rc_cmd += ["--memory-budget", args.memory_budget]
-    cb_exe = crystalball_exe(args.crystalball)
+    cb_exe = peer_exe("crystalball", args.crystalball, log)
     cb_cmd = [cb_exe or "crystalball", "{ms}", "-sm", "{sky}", "-o", "MODEL_DATA",
               "-j", str(args.threads)]  # fmt: skip
     tools = {"rc_predict": rc_cmd, "crystalball": cb_cmd}
