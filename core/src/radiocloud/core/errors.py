@@ -57,3 +57,27 @@ class UnsupportedLayoutError(BadInputError, ValueError):
 
 class SkyModelError(BadInputError, ValueError):
     """A sky model file cannot be parsed."""
+
+
+class FlagVersionError(BadInputError):
+    """A flag version cannot be saved, restored or deleted as asked."""
+
+
+class FlagVersionNameError(FlagVersionError, ValueError):
+    """A flag version name has characters that are not allowed."""
+
+
+class FlagVersionNotFoundError(FlagVersionError, LookupError):
+    """No complete flag version of that name exists for the dataset."""
+
+
+class FlagVersionExistsError(FlagVersionError, FileExistsError):
+    """A flag version of that name exists and ``overwrite`` was not given."""
+
+
+class FlagVersionMismatchError(FlagVersionError, ValueError):
+    """A flag version was saved from a dataset of other partitions, rows or shapes."""
+
+
+class OverflaggedError(RadiocloudError):
+    """More of the data is flagged than the run allows (``--max-flagged``)."""

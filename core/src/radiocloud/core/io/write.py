@@ -107,27 +107,41 @@ def write_columns(
 
     Missing MS columns are created with the standard descriptors (MODEL_DATA, CORRECTED_DATA
     shaped like DATA, tiled storage). Returns the dask-ms write datasets: compute them.
+    Parquet datasets are refused (dask-ms cannot write some of their columns in place); see
+    :func:`rewrite_parquet_main` for replacing a parquet dataset's main table whole.
     """
     url = as_url(url)
     fmt = fmt or detect_format(url)
     columns = list(columns)
-    _check_matches_existing(datasets, url, columns)
+    if fmt == "parquet":
+        # dask-ms writes a parquet table whole, one file per row chunk: writing some columns
+        # would replace the files holding all the others
+        raise UnsupportedLayoutError(
+            f"cannot write {', '.join(columns)} into the parquet dataset '{url}' in place: "
+            "convert it to .zarr or .ms (rc-data convert) and write there"
+        )
+    _check_matches_existing(datasets, url, columns, fmt)
     if fmt == "ms":
         with _quiet_stderr():  # adding a column prints casacore's SORT_COLUMNS lines
             return xds_to_table(list(datasets), url.store(), columns, descriptor=MS_DESCRIPTOR)
-    if fmt == "zarr":
-        return xds_to_zarr(list(datasets), url.store(), columns=columns, rechunk=True)
-    return xds_to_parquet(list(datasets), url.store(), columns=columns)
+    return xds_to_zarr(list(datasets), url.store(), columns=columns, rechunk=True)
 
 
-def _check_matches_existing(datasets: Sequence[xr.Dataset], url: DatasetURL, columns) -> None:
+def _check_matches_existing(
+    datasets: Sequence[xr.Dataset], url: DatasetURL, columns, fmt: Format
+) -> None:
     """A column that exists already must keep its dtype and cell shape (per SPW)."""
     from radiocloud.core.io.read import open_dataset
 
     have = open_dataset(url, group_cols=("DATA_DESC_ID",), row_chunk=10_000, refuse_partial=False)
-    by_ddid = {ds.attrs.get("DATA_DESC_ID"): ds for ds in have}
-    for ds in datasets:
-        old = by_ddid.get(ds.attrs.get("DATA_DESC_ID"), have[0])
+    if fmt != "ms" and len(have) == len(datasets):
+        # zarr keeps the partitions it was written with, in order; they need not carry a
+        # DATA_DESC_ID attribute (a builder's partitions keep it as a column)
+        pairs = list(zip(datasets, have, strict=True))
+    else:
+        by_ddid = {ds.attrs.get("DATA_DESC_ID"): ds for ds in have}
+        pairs = [(ds, by_ddid.get(ds.attrs.get("DATA_DESC_ID"), have[0])) for ds in datasets]
+    for ds, old in pairs:
         for col in columns:
             if col not in old or col not in ds:
                 continue
@@ -259,14 +273,7 @@ def _close_tables(path: str) -> int:
 
 def release_tables(path: str) -> None:
     """Close every table dask-ms opened under ``path``, here and on distributed workers."""
-    path = os.path.abspath(path)
-    _close_tables(path)
-    try:
-        from distributed import get_client
-
-        get_client().run(_close_tables, path)
-    except (ImportError, ValueError):  # no distributed client in use
-        pass
+    _run_everywhere(_close_tables, os.path.abspath(path))
 
 
 @contextlib.contextmanager
@@ -322,3 +329,68 @@ def write_zarr(ds: xr.Dataset, url: str | DatasetURL) -> list:
         {name: (var.dims, da.asarray(var.data), var.attrs) for name, var in ds.data_vars.items()}
     )
     return xds_to_zarr([ds.unify_chunks()], as_url(url).store())
+
+
+def rewrite_parquet_main(datasets: Sequence[xr.Dataset], url: str | DatasetURL) -> None:
+    """Replace the main table of the parquet dataset ``url`` by ``datasets`` (every column of
+    every partition, as :func:`radiocloud.core.io.open_dataset` read them, some replaced).
+
+    Eager: the new table is written beside the dataset and computed, then swapped in for the
+    old one (a rename on local paths; on object stores the dataset is marked incomplete until
+    the copy is done). Call it inside a :func:`column_transaction` of the changed columns.
+    """
+    from radiocloud.core.progress import compute
+
+    url = as_url(url)
+    store = url.store()
+    fs, root = store.fs, store.root.rstrip("/")
+    parent, base = root.rsplit("/", 1) if "/" in root else (".", root)
+    tmp = DatasetURL(f"{parent}/.{base}.main-{uuid.uuid4().hex[:8]}", url.storage_options)
+    tmp_root = tmp.store().root
+    try:
+        main = [_as_dask(ds) for ds in datasets]
+        compute(xds_to_parquet(main, tmp.store()), description=f"rewriting {url.name}")
+    except BaseException:
+        if fs.exists(tmp_root):
+            fs.rm(tmp_root, recursive=True)
+        raise
+    # from here on the new table is the only complete one: a failed swap leaves it in place
+    if url.is_local:
+        os.rename(f"{root}/MAIN", f"{tmp_root}/MAIN.old")
+        os.rename(f"{tmp_root}/MAIN", f"{root}/MAIN")
+    else:
+        _mark(url, [ALL_COLUMNS])
+        fs.rm(f"{root}/MAIN", recursive=True)
+        fs.mv(f"{tmp_root}/MAIN", f"{root}/MAIN", recursive=True)
+        _unmark(url, [ALL_COLUMNS])
+    fs.rm(tmp_root, recursive=True)
+    _run_everywhere(_forget_parquet_files, root)
+
+
+def _forget_parquet_files(root: str) -> int:
+    """Make dask-ms reopen the parquet files under ``root`` on their next read.
+
+    dask-ms keeps one open file per parquet fragment path for as long as a graph refers to
+    it (``ParquetFileProxy``, a Multiton; internals of dask-ms pinned below 0.3); after the
+    files were replaced it would go on reading the old ones."""
+    from daskms.experimental.arrow.reads import ParquetFileProxy
+
+    forgotten = 0
+    for proxy in list(getattr(ParquetFileProxy, "_Multiton__cache", {}).values()):
+        if str(proxy.store.root).startswith(root) and hasattr(proxy, "_file"):
+            with proxy.lock:
+                proxy._file = None
+                del proxy._file
+            forgotten += 1
+    return forgotten
+
+
+def _run_everywhere(func, *args) -> None:
+    """``func(*args)`` here and on the distributed workers, if a client is in use."""
+    func(*args)
+    try:
+        from distributed import get_client
+
+        get_client().run(func, *args)
+    except (ImportError, ValueError):  # no distributed client in use
+        pass
