@@ -30,6 +30,13 @@ def test_known_error_is_one_line_and_exit_2(capsys):
     assert err == "rc-test: error: dataset 'x.ms' has no column FOO\n"
 
 
+def test_interrupt_and_exit_codes_reach_the_shell(capsys):
+    """typer returns, rather than raises, Ctrl-C and typer.Exit without standalone mode."""
+    assert run_cli(_app(KeyboardInterrupt()), "rc-test", []) == 130
+    assert capsys.readouterr().err == "rc-test: interrupted; no output was put in place\n"
+    assert run_cli(_app(typer.Exit(3)), "rc-test", []) == 3
+
+
 def test_debug_shows_the_traceback(capsys):
     code = run_cli(_app(OptionError("bad value")), "rc-test", ["--debug"])
     err = capsys.readouterr().err

@@ -230,12 +230,15 @@ def run_cli(app: typer.Typer, prog: str, argv: list[str] | None = None) -> int:
     """Run a typer app; turn errors into one line on stderr and an exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
+    interrupted = f"{prog}: interrupted; no output was put in place"
     try:
-        app(args=argv, prog_name=prog, standalone_mode=False)
+        # Without standalone mode, typer returns the code of a typer.Exit, and turns Ctrl-C
+        # (KeyboardInterrupt) into 130, instead of raising them.
+        code = app(args=argv, prog_name=prog, standalone_mode=False)
     except typer.Exit as exc:
         return exc.exit_code
     except (typer.Abort, KeyboardInterrupt):
-        print(f"{prog}: interrupted; no output was put in place", file=sys.stderr)
+        print(interrupted, file=sys.stderr)
         return 130
     except typer.TyperException as exc:  # usage errors: unknown option, bad value, ...
         exc.show()
@@ -255,6 +258,10 @@ def run_cli(app: typer.Typer, prog: str, argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return EXIT_FAILURE
+    if isinstance(code, int) and code:
+        if code == 130:
+            print(interrupted, file=sys.stderr)
+        return code
     return 0
 
 
