@@ -7,28 +7,51 @@ so the second run starts at once) and ``nogil=True`` (dask's threads run kernels
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
 import numba
 
 
+def _sources_digest() -> str:
+    """A digest of every kernel's source. numba keys a cached function on its own file only,
+    so a kernel whose callee in another module changed would load stale machine code; a cache
+    folder per digest makes any change of kernel source (an upgrade, an edit) recompile."""
+    root = Path(__file__).parent
+    digest = hashlib.sha1(usedforsecurity=False)
+    for path in [*sorted(root.joinpath("kernels").rglob("*.py")), Path(__file__)]:
+        digest.update(str(path.relative_to(root)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
 def _cache_dir() -> str:
-    """A writable per-user folder for numba's cache (honours NUMBA_CACHE_DIR if set)."""
-    if os.environ.get("NUMBA_CACHE_DIR"):
-        return os.environ["NUMBA_CACHE_DIR"]
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    path = Path(base) / "radiocloud" / "numba"
+    """A writable per-user folder for numba's cache, one per kernel-source digest (under
+    NUMBA_CACHE_DIR if set; dask workers inherit the folder through that variable)."""
+    digest = _sources_digest()
+    given = os.environ.get("NUMBA_CACHE_DIR")
+    if given and Path(given).name == digest:
+        return given
+    base = (
+        Path(given)
+        if given
+        else Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+        / "radiocloud"
+        / "numba"
+    )
+    path = base / digest
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError:  # read-only home (containers): fall back to a temporary folder
-        path = Path(os.environ.get("TMPDIR", "/tmp")) / f"radiocloud-numba-{os.getuid()}"
+        tmp = Path(os.environ.get("TMPDIR", "/tmp"))
+        path = tmp / f"radiocloud-numba-{os.getuid()}" / digest
         path.mkdir(parents=True, exist_ok=True)
     return str(path)
 
 
 # numba reads NUMBA_CACHE_DIR when a cached function is first compiled, so set it on import.
-os.environ.setdefault("NUMBA_CACHE_DIR", _cache_dir())
+os.environ["NUMBA_CACHE_DIR"] = _cache_dir()
 numba.config.CACHE_DIR = os.environ["NUMBA_CACHE_DIR"]
 
 BASE_OPTIONS = {"cache": True, "nogil": True}
