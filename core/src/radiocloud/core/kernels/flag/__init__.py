@@ -1,0 +1,41 @@
+"""RFI flagging of (time, chan) planes: SumThreshold, masked smoothing, robust statistics."""
+
+from radiocloud.core.kernels.flag.kernels import (
+    CHAN_SIGMA,
+    DEFAULT_WINDOWS,
+    TIME_SIGMA,
+    dilate,
+    dilate_cube,
+    flag_cube,
+    flag_dense,
+    flag_dense_cube,
+    flag_plane,
+    mad_flag,
+    mad_flag_cube,
+    robust_sigma,
+    robust_sigma_cube,
+    smooth_background,
+    smooth_background_cube,
+    sum_threshold,
+    sum_threshold_cube,
+)
+
+__all__ = [
+    "CHAN_SIGMA",
+    "DEFAULT_WINDOWS",
+    "TIME_SIGMA",
+    "dilate",
+    "dilate_cube",
+    "flag_cube",
+    "flag_dense",
+    "flag_dense_cube",
+    "flag_plane",
+    "mad_flag",
+    "mad_flag_cube",
+    "robust_sigma",
+    "robust_sigma_cube",
+    "smooth_background",
+    "smooth_background_cube",
+    "sum_threshold",
+    "sum_threshold_cube",
+]
