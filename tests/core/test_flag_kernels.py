@@ -230,15 +230,63 @@ def test_smooth_background_matches_reference(sigmas):
     flags = rng.random(data.shape) < 0.2
     flags[5:25, 10:40] = True  # wider than the kernel: the median fills where weights vanish
     data[0, 0] = np.nan  # unflagged NaN: weight 0 as well
-    got = smooth_background(data, flags, time_sigma=sigmas[0], chan_sigma=sigmas[1])
+    got = smooth_background(data, flags, time_sigma=sigmas[0], chan_sigma=sigmas[1], linear=False)
     expected = reference_smooth(data, flags, *sigmas)
     assert got.dtype == np.float64
     assert np.isfinite(got).all()
     np.testing.assert_allclose(got, expected, rtol=1e-10, atol=0)
     # float32 in, float32 out, the same numbers to float32 precision
-    got32 = smooth_background(data.astype(np.float32), flags, time_sigma=1.6, chan_sigma=2.2)
+    got32 = smooth_background(
+        data.astype(np.float32), flags, time_sigma=1.6, chan_sigma=2.2, linear=False
+    )
     assert got32.dtype == np.float32
     np.testing.assert_allclose(got32, reference_smooth(data, flags, 1.6, 2.2), rtol=1e-5)
+
+
+def reference_linear(data, flags, time_sigma, chan_sigma):
+    """The local-linear background by brute force: at every sample, numpy's weighted least
+    squares of b0 + bt dt + bc dc over the kernel's footprint (the mean where the samples
+    cannot fix a plane, which this test's masks avoid)."""
+    usable = ~flags & np.isfinite(data)
+    ntime, nchan = data.shape
+    ht, hc = math.ceil(3 * time_sigma), math.ceil(3 * chan_sigma)
+    out = np.empty((ntime, nchan))
+    for t in range(ntime):
+        for c in range(nchan):
+            tt, cc = np.meshgrid(np.arange(max(0, t - ht), min(ntime, t + ht + 1)),
+                                 np.arange(max(0, c - hc), min(nchan, c + hc + 1)),
+                                 indexing="ij")  # fmt: skip
+            ok = usable[tt, cc]
+            dt, dc = (tt - t)[ok], (cc - c)[ok]
+            g = np.exp(-(dt**2) / (2 * time_sigma**2) - dc**2 / (2 * chan_sigma**2))
+            design = np.stack([np.ones_like(dt), dt, dc], axis=1) * np.sqrt(g)[:, None]
+            coef = np.linalg.lstsq(design, data[tt, cc][ok] * np.sqrt(g), rcond=None)[0]
+            out[t, c] = coef[0]
+    return out
+
+
+def test_linear_background_matches_weighted_least_squares():
+    rng = np.random.default_rng(4)
+    data = 20 + rng.normal(size=(23, 31))
+    flags = rng.random(data.shape) < 0.15
+    got = smooth_background(data, flags, time_sigma=1.6, chan_sigma=2.2)
+    np.testing.assert_allclose(got, reference_linear(data, flags, 1.6, 2.2), rtol=1e-9)
+
+
+def test_linear_background_has_no_bias_on_trends_at_edges_and_gaps():
+    """A sloped plane is its own background, at the window's edges and beside a flagged gap,
+    where the weighted mean is biased by the slope times the kernel's one-sided extent."""
+    t, c = np.meshgrid(np.arange(40.0), np.arange(60.0), indexing="ij")
+    data = 5.0 + 0.7 * t - 0.3 * c
+    flags = np.zeros(data.shape, bool)
+    flags[10:20, 25:35] = True
+    linear = smooth_background(data, flags, time_sigma=1.6, chan_sigma=2.2)
+    mean = smooth_background(data, flags, time_sigma=1.6, chan_sigma=2.2, linear=False)
+    np.testing.assert_allclose(linear, data, atol=1e-9)
+    assert np.abs(mean - data)[0].max() > 0.5  # 0.7 per integration, one-sided at t = 0
+    # one axis without smoothing: a line fit along the other
+    line = smooth_background(data, flags, time_sigma=0.0, chan_sigma=2.2)
+    np.testing.assert_allclose(line, data, atol=1e-9)
 
 
 def test_smooth_background_all_flagged_is_zero_not_nan():

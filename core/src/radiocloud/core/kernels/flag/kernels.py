@@ -29,6 +29,7 @@ from numba import prange
 
 from radiocloud.core.jit import njit
 from radiocloud.core.kernels.flag import options, planes
+from radiocloud.core.kernels.flag.background import smooth_plane_linear
 from radiocloud.core.kernels.flag.options import DEFAULT_WINDOWS
 
 TIME_SIGMA = 1.6
@@ -73,9 +74,19 @@ def sum_threshold(
 
 
 def smooth_background(
-    data: np.ndarray, flags: np.ndarray, *, time_sigma: float, chan_sigma: float
+    data: np.ndarray,
+    flags: np.ndarray,
+    *,
+    time_sigma: float,
+    chan_sigma: float,
+    linear: bool = True,
 ) -> np.ndarray:
     """(time, chan) smooth background of ``data``, in its dtype (float64 for other types).
+
+    ``linear`` (the default, and :func:`flag_plane`'s background) fits a plane under the
+    weights below at every sample (local-linear regression, see ``background.py``): unbiased
+    for trends, also at the edges and beside flagged gaps, where a weighted mean is pulled
+    towards the inside. ``linear=False`` returns the weighted mean itself:
 
     A Gaussian of ``time_sigma`` samples along time and ``chan_sigma`` channels along
     frequency (0 = no smoothing along that axis), truncated at ``ceil(3 sigma)`` samples either
@@ -87,7 +98,8 @@ def smooth_background(
     """
     data, flags = options.pair(data, flags, 2)
     gauss = options.gaussians(time_sigma, chan_sigma)
-    background = planes.smooth_plane(data, planes.excluded(data, flags), *gauss)
+    smooth = smooth_plane_linear if linear else planes.smooth_plane
+    background = smooth(data, planes.excluded(data, flags), *gauss)
     return background.astype(data.dtype, copy=False)
 
 
@@ -205,14 +217,20 @@ def sum_threshold_cube(
 
 
 def smooth_background_cube(
-    data, flags, *, time_sigma: float, chan_sigma: float, nthreads: int | None = None
+    data,
+    flags,
+    *,
+    time_sigma: float,
+    chan_sigma: float,
+    linear: bool = True,
+    nthreads: int | None = None,
 ) -> np.ndarray:
     """(baseline, time, chan): :func:`smooth_background` of every baseline's plane."""
     data, flags = options.pair(data, flags, 3)
     gauss = options.gaussians(time_sigma, chan_sigma)
     out = np.empty(data.shape, dtype=data.dtype)
     with options.numba_threads(nthreads):
-        return _smooth_cube(data, flags, *gauss, out)
+        return _smooth_cube(data, flags, *gauss, bool(linear), out)
 
 
 def robust_sigma_cube(data, flags, *, nthreads: int | None = None) -> np.ndarray:
@@ -283,10 +301,13 @@ def _sum_threshold_cube(data, flags, windows, chis, direction, absolute, out):
 
 
 @njit(parallel=True)
-def _smooth_cube(data, flags, time_kernel, chan_kernel, out):
+def _smooth_cube(data, flags, time_kernel, chan_kernel, linear, out):
     for b in prange(data.shape[0]):
         mask = planes.excluded(data[b], flags[b])
-        out[b] = planes.smooth_plane(data[b], mask, time_kernel, chan_kernel)
+        if linear:
+            out[b] = smooth_plane_linear(data[b], mask, time_kernel, chan_kernel)
+        else:
+            out[b] = planes.smooth_plane(data[b], mask, time_kernel, chan_kernel)
     return out
 
 

@@ -13,6 +13,7 @@ import math
 import numpy as np
 
 from radiocloud.core.jit import njit
+from radiocloud.core.kernels.flag.background import smooth_plane_linear
 
 # Bits of the SumThreshold direction code.
 ALONG_TIME = 1
@@ -194,7 +195,7 @@ def flag_plane(
     ntime, nchan = data.shape
     residual = np.empty((ntime, nchan))
     for i in range(iterations):
-        background = smooth_plane(data, mask, time_kernel, chan_kernel)
+        background = smooth_plane_linear(data, mask, time_kernel, chan_kernel)
         for t in range(ntime):
             for c in range(nchan):
                 residual[t, c] = data[t, c] - background[t, c]
