@@ -1,0 +1,3 @@
+from radiocloud.flag.cli import main
+
+main()
