@@ -23,22 +23,28 @@ _SINGULAR = 1e-9  # a determinant below this (relative to S0**n) fits a line or 
 @njit()
 def _moments_along_chan(data, mask, kernel):
     """Per sample, Σ_k g(k) k^p w(c+k) (p = 0, 1, 2) and Σ_k g(k) k^p w y (p = 0, 1) along
-    frequency: (5, time, chan)."""
+    frequency: (5, time, chan). Loops run over the kernel offset outside and channels inside,
+    so the inner loops read and write contiguous memory and vectorise."""
     ntime, nchan = data.shape
     half = kernel.shape[0] // 2
-    out = np.zeros((5, ntime, nchan))
+    w = np.empty((ntime, nchan))
+    wy = np.empty((ntime, nchan))
     for t in range(ntime):
         for c in range(nchan):
-            for k in range(max(-half, -c), min(half, nchan - 1 - c) + 1):
-                if mask[t, c + k]:
-                    continue
-                g = kernel[half + k]
-                y = np.float64(data[t, c + k])
-                out[0, t, c] += g
-                out[1, t, c] += g * k
-                out[2, t, c] += g * k * k
-                out[3, t, c] += g * y
-                out[4, t, c] += g * k * y
+            usable = not mask[t, c]
+            w[t, c] = 1.0 if usable else 0.0
+            wy[t, c] = np.float64(data[t, c]) if usable else 0.0
+    out = np.zeros((5, ntime, nchan))
+    for t in range(ntime):
+        for k in range(-half, half + 1):
+            g = kernel[half + k]
+            gk, gkk = g * k, g * k * k
+            for c in range(max(0, -k), min(nchan, nchan - k)):
+                out[0, t, c] += g * w[t, c + k]
+                out[1, t, c] += gk * w[t, c + k]
+                out[2, t, c] += gkk * w[t, c + k]
+                out[3, t, c] += g * wy[t, c + k]
+                out[4, t, c] += gk * wy[t, c + k]
     return out
 
 
@@ -50,37 +56,46 @@ def smooth_plane_linear(data, mask, time_kernel, chan_kernel):
     ntime, nchan = data.shape
     chan = _moments_along_chan(data, mask, chan_kernel)
     half = time_kernel.shape[0] // 2
+    # moments (t) of S0, St, Stt, Sc, Stc, Scc, Sy, Sty, Scy, each a sum over time offsets j
+    # of g(j) j^p times a chan moment of the sample j away
+    sums = np.zeros((9, ntime, nchan))
+    for t in range(ntime):
+        for j in range(max(-half, -t), min(half, ntime - 1 - t) + 1):
+            g = time_kernel[half + j]
+            gj, gjj = g * j, g * j * j
+            for c in range(nchan):
+                a0, a1, b0 = chan[0, t + j, c], chan[1, t + j, c], chan[3, t + j, c]
+                sums[0, t, c] += g * a0
+                sums[1, t, c] += gj * a0
+                sums[2, t, c] += gjj * a0
+                sums[3, t, c] += g * a1
+                sums[4, t, c] += gj * a1
+                sums[5, t, c] += g * chan[2, t + j, c]
+                sums[6, t, c] += g * b0
+                sums[7, t, c] += gj * b0
+                sums[8, t, c] += g * chan[4, t + j, c]
     out = np.empty((ntime, nchan))
     fill = np.nan
     for t in range(ntime):
         for c in range(nchan):
-            s0 = st = stt = sc = stc = scc = sy = sty = scy = 0.0
-            for j in range(max(-half, -t), min(half, ntime - 1 - t) + 1):
-                g = time_kernel[half + j]
-                a0, a1, a2, b0, b1 = (chan[0, t + j, c], chan[1, t + j, c], chan[2, t + j, c],
-                                      chan[3, t + j, c], chan[4, t + j, c])  # fmt: skip
-                s0 += g * a0
-                st += g * j * a0
-                stt += g * j * j * a0
-                sc += g * a1
-                stc += g * j * a1
-                scc += g * a2
-                sy += g * b0
-                sty += g * j * b0
-                scy += g * b1
+            s0 = sums[0, t, c]
             if s0 <= 0.0:
                 if np.isnan(fill):
                     fill = _fill(data, mask)
                 out[t, c] = fill
             else:
-                out[t, c] = _fit(s0, st, stt, sc, stc, scc, sy, sty, scy)
+                out[t, c] = _fit(sums[:, t, c])
     return out
 
 
 @njit()
-def _fit(s0, st, stt, sc, stc, scc, sy, sty, scy):
-    """b0 of the weighted least-squares plane from its moments; a line along one axis where
-    the samples have no extent along the other, the mean where they have none at all."""
+def _fit(moments):
+    """b0 of the weighted least-squares plane from its moments (S0, St, Stt, Sc, Stc, Scc, Sy,
+    Sty, Scy); a line along one axis where the samples have no extent along the other, the
+    mean where they have none at all."""
+    s0, st, stt, sc, stc, scc, sy, sty, scy = (moments[0], moments[1], moments[2], moments[3],
+                                               moments[4], moments[5], moments[6], moments[7],
+                                               moments[8])  # fmt: skip
     det = s0 * (stt * scc - stc * stc) - st * (st * scc - stc * sc) + sc * (st * stc - stt * sc)
     if abs(det) > _SINGULAR * s0 * s0 * s0:
         return (sy * (stt * scc - stc * stc) - st * (sty * scc - stc * scy)
