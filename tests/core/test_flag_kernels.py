@@ -90,7 +90,7 @@ def reference_smooth(data, flags, time_sigma, chan_sigma):
         return np.where(den > 0, num / den, fill)
 
 
-def reference_mad_flag(data, flags, threshold, axis):
+def reference_mad_flag(data, flags, threshold, axis, upper=False):
     out = flags | ~np.isfinite(data)
     lines = range(data.shape[1]) if axis == "time" else range(data.shape[0])
     for i in lines:
@@ -100,7 +100,8 @@ def reference_mad_flag(data, flags, threshold, axis):
             continue
         centre = np.median(x[used])
         limit = threshold * (1.4826 * np.median(np.abs(x[used] - centre)))
-        out[index] |= used & (np.abs(x - centre) > limit)
+        deviation = x - centre if upper else np.abs(x - centre)
+        out[index] |= used & (deviation > limit)
     return out
 
 
@@ -332,15 +333,18 @@ def test_robust_sigma():
     shape=st.tuples(st.integers(1, 20), st.integers(1, 20)),
     threshold=st.floats(1.0, 6.0),
     axis=st.sampled_from(["time", "chan"]),
+    upper=st.booleans(),
     seed=st.integers(0, 2**16),
 )
-def test_mad_flag_matches_numpy(shape, threshold, axis, seed):
+def test_mad_flag_matches_numpy(shape, threshold, axis, upper, seed):
     rng = np.random.default_rng(seed)
     data = rng.normal(size=shape) + (rng.random(shape) < 0.1) * 20.0
+    data -= (rng.random(shape) < 0.1) * 40.0  # dips, flagged only when not ``upper``
     data[rng.random(shape) < 0.05] = np.nan
     flags = rng.random(shape) < 0.2
-    got = mad_flag(data, flags, threshold=threshold, axis=axis)
-    np.testing.assert_array_equal(got, reference_mad_flag(data, flags, threshold, axis))
+    got = mad_flag(data, flags, threshold=threshold, axis=axis, upper=upper)
+    expected = reference_mad_flag(data, flags, threshold, axis, upper)
+    np.testing.assert_array_equal(got, expected)
 
 
 @settings(max_examples=30, deadline=None)

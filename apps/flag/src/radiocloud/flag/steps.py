@@ -18,7 +18,6 @@ Steps that look at amplitudes (``sum_threshold``, ``mad``) take the ``amplitude`
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -226,15 +225,9 @@ class Mad(Step):
 
     def apply(self, window: Window) -> None:
         planes, flags = window.amplitude(self.amplitude)
-        new = np.stack([kernels.mad_flag_cube(p, f, threshold=self.threshold, axis=self.axis)
-                        for p, f in zip(planes, flags, strict=True)])  # fmt: skip
-        if self.upper:  # keep the input flags, and what lies above its line's median
-            line = -1 if self.axis == "chan" else -2
-            with warnings.catch_warnings():  # a fully flagged line has no median: NaN
-                warnings.simplefilter("ignore", RuntimeWarning)
-                median = np.nanmedian(np.where(flags, np.nan, planes), axis=line, keepdims=True)
-            new &= flags | (planes > median)
-        window.add(self.amplitude, new)
+        options = dict(threshold=self.threshold, axis=self.axis, upper=self.upper)
+        new = [kernels.mad_flag_cube(p, f, **options) for p, f in zip(planes, flags, strict=True)]
+        window.add(self.amplitude, np.stack(new))
 
 
 @dataclass(frozen=True)

@@ -146,7 +146,12 @@ def flag_plane(
 
 
 def mad_flag(
-    data: np.ndarray, flags: np.ndarray, *, threshold: float = 5.0, axis: str = "time"
+    data: np.ndarray,
+    flags: np.ndarray,
+    *,
+    threshold: float = 5.0,
+    axis: str = "time",
+    upper: bool = False,
 ) -> np.ndarray:
     """(time, chan) bool: ``flags``, non-finite samples, and robust outliers.
 
@@ -154,12 +159,13 @@ def mad_flag(
     1.4826 × MAD of its unflagged finite samples over time, "chan" each time over frequency.
     A sample is flagged when ``|x - median| > threshold × 1.4826 × MAD`` of its line (strictly,
     so a line whose MAD is 0 loses every sample that differs from its median). A line with no
-    usable sample gains no flags.
+    usable sample gains no flags. ``upper`` flags only samples above the median
+    (``x - median > threshold × 1.4826 × MAD``): RFI adds power, dips are not RFI.
     """
     data, flags = options.pair(data, flags, 2)
     mask = planes.excluded(data, flags)
     return planes.mad_flag_plane(
-        data, mask, options.positive(threshold, "threshold"), options.axis_code(axis)
+        data, mask, options.positive(threshold, "threshold"), options.axis_code(axis), bool(upper)
     )
 
 
@@ -263,13 +269,15 @@ def flag_cube(
         return _flag_cube(data, flags, *args, bool(absolute), out)
 
 
-def mad_flag_cube(data, flags, *, threshold: float = 5.0, axis: str = "time", nthreads=None):
+def mad_flag_cube(
+    data, flags, *, threshold: float = 5.0, axis: str = "time", upper: bool = False, nthreads=None
+):
     """(baseline, time, chan) bool: :func:`mad_flag` of every baseline's plane."""
     data, flags = options.pair(data, flags, 3)
     threshold, over = options.positive(threshold, "threshold"), options.axis_code(axis)
     out = np.empty(data.shape, dtype=np.bool_)
     with options.numba_threads(nthreads):
-        return _mad_cube(data, flags, threshold, over, out)
+        return _mad_cube(data, flags, threshold, over, bool(upper), out)
 
 
 def dilate_cube(flags, *, time: int = 0, chan: int = 0, nthreads: int | None = None):
@@ -332,10 +340,10 @@ def _flag_cube(
 
 
 @njit(parallel=True)
-def _mad_cube(data, flags, threshold, over, out):
+def _mad_cube(data, flags, threshold, over, upper, out):
     for b in prange(data.shape[0]):
         mask = planes.excluded(data[b], flags[b])
-        out[b] = planes.mad_flag_plane(data[b], mask, threshold, over)
+        out[b] = planes.mad_flag_plane(data[b], mask, threshold, over, upper)
     return out
 
 

@@ -214,30 +214,32 @@ def flag_plane(
 
 
 @njit()
-def mad_flag_plane(data, mask, threshold, over):
+def mad_flag_plane(data, mask, threshold, over, upper):
     """(time, chan) bool: ``mask`` OR unmasked samples farther than ``threshold`` robust sigmas
-    (1.4826 MAD) from the median of their line, lines running over time (``over`` =
-    :data:`OVER_TIME`, one median per channel) or over frequency (:data:`OVER_CHAN`)."""
+    (1.4826 MAD) from the median of their line (only above it if ``upper``), lines running over
+    time (``over`` = :data:`OVER_TIME`, one median per channel) or over frequency
+    (:data:`OVER_CHAN`)."""
     out = mask.copy()
     ntime, nchan = data.shape
     if over == OVER_TIME:
         for c in range(nchan):
-            _mad_line(data[:, c], mask[:, c], threshold, out[:, c])
+            _mad_line(data[:, c], mask[:, c], threshold, upper, out[:, c])
     else:
         for t in range(ntime):
-            _mad_line(data[t], mask[t], threshold, out[t])
+            _mad_line(data[t], mask[t], threshold, upper, out[t])
     return out
 
 
 @njit()
-def _mad_line(x, mask, threshold, out):
+def _mad_line(x, mask, threshold, upper, out):
     values = _unmasked(x, mask)
     if values.shape[0] == 0:
         return
     centre = np.median(values)
     limit = threshold * (MAD_TO_SIGMA * np.median(np.abs(values - centre)))
     for i in range(x.shape[0]):
-        if not mask[i] and abs(x[i] - centre) > limit:
+        deviation = x[i] - centre if upper else abs(x[i] - centre)
+        if not mask[i] and deviation > limit:
             out[i] = True
 
 
