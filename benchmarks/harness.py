@@ -49,12 +49,15 @@ def copy_ms(src: Path, dst: Path) -> float:
 
 
 def measure(cmd: list[str], logs: Path, timeout: float) -> dict:
-    """Run ``cmd`` in its own session; wall, CPU and peak RSS of that process tree (wait4)."""
+    """Run ``cmd`` in its own session, in the folder of ``logs`` (tools that drop log files
+    in their working directory drop them there); wall, CPU and peak RSS of that process tree
+    (wait4)."""
     out, err = logs.with_suffix(".stdout"), logs.with_suffix(".stderr")
     load = os.getloadavg()[0]  # other work on the machine skews the figures: record it
     with out.open("wb") as stdout, err.open("wb") as stderr:
         start = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=stdout, stderr=stderr, start_new_session=True)
+        proc = subprocess.Popen(cmd, stdout=stdout, stderr=stderr, start_new_session=True,
+                                cwd=logs.parent)  # fmt: skip
     timed_out = threading.Event()
 
     def kill() -> None:
