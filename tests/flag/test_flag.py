@@ -231,3 +231,29 @@ def test_custom_strategy_file(rfi_ms, tmp_path):
     expected = (freq >= 935e6) & (freq <= 960e6)
     flags = col(rfi_ms, "FLAG")
     np.testing.assert_array_equal(flags.all(axis=(0, 2)), expected)
+
+
+@pytest.mark.parametrize("suffix", [".ms", ".zarr"])
+def test_selection_leaves_other_fields_untouched(built, tmp_path, suffix):
+    """--field 1 on two fields x two scans x two SPWs: rows of field 0 keep their FLAG, on the
+    MS (field a partition of the read) and on zarr (FIELD_ID a column of each partition)."""
+    from radiocloud.core.io import open_dataset
+
+    def rows(path):
+        dss = open_dataset(str(path), columns=["FLAG", "FIELD_ID", "ANTENNA1", "ANTENNA2"],
+                           group_cols=("DATA_DESC_ID",))  # fmt: skip
+        return [{k: ds[k].values for k in ("FLAG", "FIELD_ID", "ANTENNA1", "ANTENNA2")}
+                for ds in dss]  # fmt: skip
+
+    data = tmp_path / f"obs{suffix}"
+    shutil.copytree(built[suffix], data)
+    strategy = tmp_path / "autos.yaml"
+    strategy.write_text("steps: [autocorrelations]\n")
+    before = rows(data)
+    assert flag(data, "--strategy", strategy, "--field", "1", "--no-backup") == 0
+    after = rows(data)
+    for old, new in zip(before, after, strict=True):
+        autos = (old["ANTENNA1"] == old["ANTENNA2"]) & (old["FIELD_ID"] == 1)
+        expected = old["FLAG"] | autos[:, None, None]
+        np.testing.assert_array_equal(new["FLAG"], expected)
+    assert any(((r["ANTENNA1"] == r["ANTENNA2"]) & (r["FIELD_ID"] == 1)).any() for r in before)

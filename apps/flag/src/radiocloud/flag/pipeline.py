@@ -17,7 +17,7 @@ import dask.array as da
 import numpy as np
 
 from radiocloud.core import dims, io
-from radiocloud.core.errors import ColumnError, OptionError
+from radiocloud.core.errors import ColumnError, OptionError, UnsupportedLayoutError
 from radiocloud.core.progress import compute
 from radiocloud.core.units import format_size
 from radiocloud.flag.steps import Window
@@ -127,6 +127,19 @@ def check_steps(strategy: Strategy, corr_names, frequency) -> None:
                               f"in this dataset; choose another amplitude") from None  # fmt: skip
 
 
+def partition_ddid(ds, column, url: str) -> int:
+    """The one DATA_DESC_ID of a group: its partition key, or the value of its column."""
+    if "DATA_DESC_ID" in ds.attrs:
+        return int(ds.attrs["DATA_DESC_ID"])
+    values = np.unique(column)
+    if len(values) != 1:
+        raise UnsupportedLayoutError(
+            f"a partition of '{url}' mixes DATA_DESC_IDs {values.tolist()}: rc-flag needs one "
+            "spectral window per partition; convert it with rc-data convert to an MS"
+        )
+    return int(values[0])
+
+
 def window_rows(time: np.ndarray, times_per_window: int) -> tuple[int, ...]:
     """Row chunk sizes cutting ``time`` (row,) every ``times_per_window`` distinct times, at
     time boundaries when rows are in time order (else by position, a window's worth)."""
@@ -151,11 +164,10 @@ def column_data(ds, column: str) -> da.Array:
 
 
 def add_flag_graph(cfg: FlagConfig, groups, sub: io.Subtables) -> list:
-    """Each group (dataset, its TIME, its window plan) with FLAG (and FLAG_ROW) replaced by
-    the strategy's lazy result."""
+    """Each group (dataset, its TIME, its DATA_DESC_ID, its window plan) with FLAG (and
+    FLAG_ROW) replaced by the strategy's lazy result."""
     out = []
-    for ds, time, plan in groups:
-        ddid = int(ds.attrs["DATA_DESC_ID"])
+    for ds, time, ddid, plan in groups:
         freq, corr_names = sub.frequencies(ddid), sub.corr_names(ddid)
         rows = window_rows(time, plan.times)
         ds = ds.chunk({dims.ROW: rows})
@@ -193,27 +205,32 @@ def run(cfg: FlagConfig, *, memory_budget: int, threads: int) -> Result:
     has_flag_row = "FLAG_ROW" in names
     write = ["FLAG", "FLAG_ROW"] if has_flag_row else ["FLAG"]
     columns = [*strategy.columns, *write, "TIME", "ANTENNA1", "ANTENNA2", "UVW"]
+    keys = []
     if io.detect_format(cfg.dataset) != "ms":  # partition keys may be columns there
-        columns += [key for _, key in SELECTION if key in names]
-    index = select(cfg, io.open_dataset(cfg.dataset, columns=["TIME"], row_chunk=1_000_000))
-    (times,) = dask.compute([ds.TIME.data for ds in index])
+        keys = [key for _, key in SELECTION if key in names]
+    columns += keys
+    index_columns = ["TIME"] + [k for k in keys if k == "DATA_DESC_ID"]
+    index = select(cfg, io.open_dataset(cfg.dataset, columns=index_columns, row_chunk=1_000_000))
+    (times, ddids) = dask.compute([ds.TIME.data for ds in index],
+                                  [ds.DATA_DESC_ID.data if "DATA_DESC_ID" in ds else None
+                                   for ds in index])  # fmt: skip
+    ddids = [partition_ddid(ds, d, cfg.dataset) for ds, d in zip(index, ddids, strict=True)]
 
-    def plan_for(ds, time):
+    def plan_for(ddid, time):
         n_time = max(len(np.unique(time)), 1)
-        ddid = int(ds.attrs["DATA_DESC_ID"])
         n_chan, n_corr = len(sub.frequencies(ddid)), len(sub.corr_names(ddid))
         return WindowPlan.make(
             n_time, math.ceil(len(time) / n_time), n_chan, n_corr,
             columns=len(strategy.columns), memory_budget=memory_budget, threads=threads,
         )  # fmt: skip
 
-    plans = [plan_for(ds, t) for ds, t in zip(index, times, strict=True)]
+    plans = [plan_for(d, t) for d, t in zip(ddids, times, strict=True)]
     window = max(p.times * p.rows_per_time for p in plans)
     dss = select(cfg, io.open_dataset(cfg.dataset, columns=columns, row_chunk=window))
     for name in strategy.columns:
         if dss[0][name].dtype.kind != "c":
             raise ColumnError(f"column {name} holds {dss[0][name].dtype}, not visibilities")
-    for ddid in sorted({int(ds.attrs["DATA_DESC_ID"]) for ds in dss}):
+    for ddid in sorted(set(ddids)):
         check_steps(strategy, sub.corr_names(ddid), sub.frequencies(ddid))
     plan = max(plans, key=lambda p: p.times * p.rows_per_time * p.chans)
     log.info("strategy %s: %s", strategy.name, ", ".join(s.name for s in strategy.steps))
@@ -224,7 +241,7 @@ def run(cfg: FlagConfig, *, memory_budget: int, threads: int) -> Result:
     backup = _backup(cfg, memory_budget, threads) if cfg.backup else None
     n_ant = len(sub.antennas.names)
     with io.column_transaction(cfg.dataset, write):
-        out = add_flag_graph(cfg, list(zip(dss, times, plans, strict=True)), sub)
+        out = add_flag_graph(cfg, list(zip(dss, times, ddids, plans, strict=True)), sub)
         writes = io.write_columns(out, cfg.dataset, write)
         before, after = flag_counts(dss, n_ant=n_ant), flag_counts(out, n_ant=n_ant)
         _, before, after = compute(writes, before, after, description="flagging")
