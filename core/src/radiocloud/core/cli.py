@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import functools
+import inspect
 import logging
 import os
 import resource
@@ -19,7 +21,7 @@ import traceback
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Annotated
+from typing import Annotated, get_type_hints
 
 import dask
 import numba
@@ -129,6 +131,46 @@ class RuntimeOptions:
     def nthreads(self) -> int:
         """Threads computing at once in this process (or per worker)."""
         return self.threads or os.cpu_count() or 1
+
+
+# The runtime options every command takes, in the order --help lists them: (name, type, default)
+RUNTIME_OPTIONS = (
+    ("workers", Workers, 0),
+    ("threads", Threads, 0),
+    ("scheduler", Scheduler, None),
+    ("memory_budget", MemoryBudget, "2GiB"),
+    ("log_level", LogLevel, Level.INFO),
+    ("debug", Debug, False),
+)
+
+
+def with_runtime(command):
+    """Give a typer command the shared runtime options (--workers ... --debug).
+
+    ``command`` declares its own options and a keyword-only ``runtime``; the decorated
+    function's signature has the runtime options in its place, and calls ``command`` with
+    ``runtime`` = :meth:`RuntimeOptions.start` of them (logging set up). Put it below
+    ``@app.command()``.
+    """
+    hints = get_type_hints(command, include_extras=True)
+    params = inspect.signature(command).parameters.values()
+    own = [p.replace(annotation=hints.get(p.name, p.annotation))
+           for p in params if p.name != "runtime"]  # fmt: skip
+    shared = [
+        inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=default,
+                          annotation=annotation)
+        for name, annotation, default in RUNTIME_OPTIONS
+    ]  # fmt: skip
+
+    @functools.wraps(command)
+    def wrapper(**kwargs):
+        options = {name: kwargs.pop(name) for name, _, _ in RUNTIME_OPTIONS}
+        return command(**kwargs, runtime=RuntimeOptions.start(**options))
+
+    del wrapper.__wrapped__  # typer must read the signature below, not the command's
+    wrapper.__signature__ = inspect.Signature([*own, *shared], return_annotation=None)
+    wrapper.__annotations__ = {p.name: p.annotation for p in [*own, *shared]}
+    return wrapper
 
 
 # -- dask runtime ---------------------------------------------------------------------------

@@ -7,18 +7,12 @@ from typing import Annotated
 import typer
 
 from radiocloud.core.cli import (
-    Debug,
-    Level,
-    LogLevel,
-    MemoryBudget,
     RunSummary,
     RuntimeOptions,
-    Scheduler,
-    Threads,
-    Workers,
     dask_runtime,
     new_app,
     run_cli,
+    with_runtime,
 )
 from radiocloud.core.io import convert as convert_dataset
 
@@ -31,6 +25,7 @@ def _root() -> None:
 
 
 @app.command()
+@with_runtime
 def convert(
     source: Annotated[str, typer.Argument(help="Dataset to read (MS, zarr or parquet; s3:// ok).")],
     output: Annotated[
@@ -38,18 +33,10 @@ def convert(
         typer.Argument(help="Dataset to write; its suffix (.ms, .zarr, .parquet) sets the format."),
     ],
     overwrite: Annotated[bool, typer.Option(help="Replace OUTPUT if it exists.")] = False,
-    workers: Workers = 0,
-    threads: Threads = 0,
-    scheduler: Scheduler = None,
-    memory_budget: MemoryBudget = "2GiB",
-    log_level: LogLevel = Level.INFO,
-    debug: Debug = False,
+    *,
+    runtime: RuntimeOptions,
 ) -> None:
     """Copy every column and subtable of SOURCE into OUTPUT, in OUTPUT's format."""
-    runtime = RuntimeOptions.start(
-        workers=workers, threads=threads, scheduler=scheduler, memory_budget=memory_budget,
-        log_level=log_level, debug=debug,
-    )  # fmt: skip
     summary = RunSummary("rc-data convert", read=source, written=output)
     with dask_runtime(runtime):
         result = convert_dataset(

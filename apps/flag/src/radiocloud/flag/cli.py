@@ -12,18 +12,12 @@ from typing import Annotated
 import typer
 
 from radiocloud.core.cli import (
-    Debug,
-    Level,
-    LogLevel,
-    MemoryBudget,
     RunSummary,
     RuntimeOptions,
-    Scheduler,
-    Threads,
-    Workers,
     dask_runtime,
     new_app,
     run_cli,
+    with_runtime,
 )
 from radiocloud.core.errors import OptionError, OverflaggedError
 from radiocloud.flag.strategy import load_strategy, presets
@@ -43,6 +37,7 @@ def _ids(option: str, text: str | None) -> tuple[int, ...] | None:
 
 
 @app.command()
+@with_runtime
 def flag(
     dataset: Annotated[str, typer.Argument(help="Measurement Set, zarr or parquet dataset.")],
     strategy: Annotated[
@@ -80,18 +75,10 @@ def flag(
         str | None,
         typer.Option(help="Write the flag summaries before and after to this JSON file."),
     ] = None,
-    workers: Workers = 0,
-    threads: Threads = 0,
-    scheduler: Scheduler = None,
-    memory_budget: MemoryBudget = "2GiB",
-    log_level: LogLevel = Level.INFO,
-    debug: Debug = False,
+    *,
+    runtime: RuntimeOptions,
 ) -> None:
     """Flag RFI in DATASET."""
-    runtime = RuntimeOptions.start(
-        workers=workers, threads=threads, scheduler=scheduler, memory_budget=memory_budget,
-        log_level=log_level, debug=debug,
-    )  # fmt: skip
     from radiocloud.core import io
     from radiocloud.flag.pipeline import FlagConfig, run
 

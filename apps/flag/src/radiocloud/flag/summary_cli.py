@@ -15,18 +15,12 @@ import typer
 
 from radiocloud.core import io
 from radiocloud.core.cli import (
-    Debug,
-    Level,
-    LogLevel,
-    MemoryBudget,
     RunSummary,
     RuntimeOptions,
-    Scheduler,
-    Threads,
-    Workers,
     dask_runtime,
     new_app,
     run_cli,
+    with_runtime,
 )
 from radiocloud.core.errors import OptionError, OutputNotWritableError
 
@@ -65,6 +59,7 @@ def write_json(path: str, data: dict) -> None:
 
 
 @app.command()
+@with_runtime
 def summary(
     dataset: Annotated[str, typer.Argument(help="Measurement Set, zarr or parquet dataset.")],
     json_path: Annotated[
@@ -77,18 +72,10 @@ def summary(
     field: Annotated[
         str | None, typer.Option(help="Only these fields: FIELD_IDs or names, e.g. 0,2.")
     ] = None,
-    workers: Workers = 0,
-    threads: Threads = 0,
-    scheduler: Scheduler = None,
-    memory_budget: MemoryBudget = "2GiB",
-    log_level: LogLevel = Level.INFO,
-    debug: Debug = False,
+    *,
+    runtime: RuntimeOptions,
 ) -> None:
     """Summarise the flags of DATASET."""
-    runtime = RuntimeOptions.start(
-        workers=workers, threads=threads, scheduler=scheduler, memory_budget=memory_budget,
-        log_level=log_level, debug=debug,
-    )  # fmt: skip
     from rich.console import Console
 
     from radiocloud.flag.summary import check_max_flagged, summarise

@@ -16,18 +16,12 @@ import typer
 
 from radiocloud.core import io
 from radiocloud.core.cli import (
-    Debug,
-    Level,
-    LogLevel,
-    MemoryBudget,
     RunSummary,
     RuntimeOptions,
-    Scheduler,
-    Threads,
-    Workers,
     dask_runtime,
     new_app,
     run_cli,
+    with_runtime,
 )
 from radiocloud.core.errors import OptionError
 
@@ -89,6 +83,7 @@ def _run(action: Action, dataset: str, name: str, *, description, overwrite, run
 
 
 @app.command()
+@with_runtime
 def versions(
     dataset: Annotated[str, typer.Argument(help="Measurement Set, zarr or parquet dataset.")],
     action: Annotated[Action, typer.Argument(help="What to do.", case_sensitive=False)],
@@ -104,18 +99,10 @@ def versions(
         bool,
         typer.Option(help="restore: do nothing (exit 0) if NAME is empty or has no version."),
     ] = False,
-    workers: Workers = 0,
-    threads: Threads = 0,
-    scheduler: Scheduler = None,
-    memory_budget: MemoryBudget = "2GiB",
-    log_level: LogLevel = Level.INFO,
-    debug: Debug = False,
+    *,
+    runtime: RuntimeOptions,
 ) -> None:
     """Save, restore, list or delete flag versions of DATASET."""
-    runtime = RuntimeOptions.start(
-        workers=workers, threads=threads, scheduler=scheduler, memory_budget=memory_budget,
-        log_level=log_level, debug=debug,
-    )  # fmt: skip
     name = (name or "").strip()
     if action is Action.LIST:
         if name:

@@ -9,18 +9,12 @@ from typing import Annotated
 import typer
 
 from radiocloud.core.cli import (
-    Debug,
-    Level,
-    LogLevel,
-    MemoryBudget,
     RunSummary,
     RuntimeOptions,
-    Scheduler,
-    Threads,
-    Workers,
     dask_runtime,
     new_app,
     run_cli,
+    with_runtime,
 )
 from radiocloud.core.errors import OptionError
 from radiocloud.core.regions import Regions, read_regions
@@ -73,6 +67,7 @@ def _fields(text: str | None) -> tuple[int, ...] | None:
 
 
 @app.command()
+@with_runtime
 def predict(
     dataset: Annotated[str, typer.Argument(help="Measurement Set, zarr or parquet dataset.")],
     model: Annotated[
@@ -116,18 +111,10 @@ def predict(
             "(time, about twice the cost) or both, as the correlator did (component lists)."
         ),
     ] = Smearing.NONE,
-    workers: Workers = 0,
-    threads: Threads = 0,
-    scheduler: Scheduler = None,
-    memory_budget: MemoryBudget = "2GiB",
-    log_level: LogLevel = Level.INFO,
-    debug: Debug = False,
+    *,
+    runtime: RuntimeOptions,
 ) -> None:
     """Predict model visibilities of a sky model into DATASET."""
-    runtime = RuntimeOptions.start(
-        workers=workers, threads=threads, scheduler=scheduler, memory_budget=memory_budget,
-        log_level=log_level, debug=debug,
-    )  # fmt: skip
     if mode not in ("replace", "add", "subtract"):
         raise OptionError(f"--mode {mode}: choose replace, add or subtract")
     where = _within(within)

@@ -7,18 +7,12 @@ from typing import Annotated
 import typer
 
 from radiocloud.core.cli import (
-    Debug,
-    Level,
-    LogLevel,
-    MemoryBudget,
     RunSummary,
     RuntimeOptions,
-    Scheduler,
-    Threads,
-    Workers,
     dask_runtime,
     new_app,
     run_cli,
+    with_runtime,
 )
 from radiocloud.core.errors import OptionError
 from radiocloud.core.units import parse_duration, parse_frequency
@@ -66,6 +60,7 @@ def _noise(text: str) -> float | None:
 
 
 @app.command()
+@with_runtime
 def simulate(
     output: Annotated[
         str, typer.Argument(help="Measurement Set to write (OUT.ms); truth goes to OUT.truth/.")
@@ -169,18 +164,10 @@ def simulate(
     overwrite: Annotated[
         bool, typer.Option(help="Replace OUT.ms and OUT.truth/ if they exist.")
     ] = False,
-    workers: Workers = 0,
-    threads: Threads = 0,
-    scheduler: Scheduler = None,
-    memory_budget: MemoryBudget = "2GiB",
-    log_level: LogLevel = Level.INFO,
-    debug: Debug = False,
+    *,
+    runtime: RuntimeOptions,
 ) -> None:
     """Simulate a MeerKAT observation: geometry, sky, gains, delays, bandpass, noise and RFI."""
-    runtime = RuntimeOptions.start(
-        workers=workers, threads=threads, scheduler=scheduler, memory_budget=memory_budget,
-        log_level=log_level, debug=debug,
-    )  # fmt: skip
     cfg = SimulateConfig(
         output=output,
         antennas=antennas,
