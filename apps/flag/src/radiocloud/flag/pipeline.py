@@ -201,7 +201,7 @@ def add_flag_graph(cfg: FlagConfig, groups, sub: io.Subtables) -> list:
 def run(cfg: FlagConfig, *, memory_budget: int, threads: int) -> Result:
     sub = io.open_subtables(cfg.dataset)
     strategy = cfg.strategy
-    names = _column_names(cfg.dataset)
+    names = io.column_names(cfg.dataset)
     has_flag_row = "FLAG_ROW" in names
     write = ["FLAG", "FLAG_ROW"] if has_flag_row else ["FLAG"]
     columns = [*strategy.columns, *write, "TIME", "ANTENNA1", "ANTENNA2", "UVW"]
@@ -247,11 +247,6 @@ def run(cfg: FlagConfig, *, memory_budget: int, threads: int) -> Result:
         _, before, after = compute(writes, before, after, description="flagging")
     return Result(sum(ds.sizes[dims.ROW] for ds in out), FlagSummary.build(before, sub),
                   FlagSummary.build(after, sub), backup, plan)  # fmt: skip
-
-
-def _column_names(url: str) -> set[str]:
-    probe = io.open_dataset(url, group_cols=("DATA_DESC_ID",), row_chunk=100_000)
-    return set(probe[0].data_vars)
 
 
 def _backup(cfg: FlagConfig, memory_budget: int, threads: int) -> str:

@@ -304,8 +304,7 @@ def summarise(
     sub = io.open_subtables(url)
     keys = []
     if io.detect_format(url) != "ms":  # zarr and parquet may keep them as columns
-        probe = io.open_dataset(url, row_chunk=100_000)
-        keys = [c for c in KEY_COLUMNS if c in probe[0].data_vars]
+        keys = [c for c in KEY_COLUMNS if c in io.column_names(url)]
     dss = io.open_dataset(
         url, columns=[*COUNT_COLUMNS, *keys], memory_budget=memory_budget, threads=threads
     )

@@ -20,6 +20,7 @@ from radiocloud.core.io.npy import store_npy
 from radiocloud.core.io.read import (
     DEFAULT_GROUP_COLS,
     DEFAULT_MEMORY_BUDGET,
+    column_names,
     open_dataset,
     read_table,
     row_bytes,
@@ -54,6 +55,7 @@ __all__ = [
     "Format",
     "Subtables",
     "as_url",
+    "column_names",
     "column_transaction",
     "convert",
     "delete_version",

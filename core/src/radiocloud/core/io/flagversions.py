@@ -68,6 +68,7 @@ from radiocloud.core.io.read import (
     DEFAULT_MEMORY_BUDGET,
     PARTITION_KEY,
     check_not_partial,
+    column_names,
     open_dataset,
 )
 from radiocloud.core.io.store import DatasetURL, as_url, detect_format
@@ -274,8 +275,7 @@ def restore_version(
 
 
 def _columns(url: DatasetURL) -> set[str]:
-    probe = open_dataset(url, group_cols=("DATA_DESC_ID",), row_chunk=100_000, refuse_partial=False)
-    have = set(probe[0].data_vars)
+    have = column_names(url, refuse_partial=False)
     if "FLAG" not in have:
         raise ColumnError(f"dataset '{url}' has no FLAG column: there are no flags to version")
     return have

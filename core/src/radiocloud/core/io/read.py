@@ -119,6 +119,21 @@ def open_dataset(
     return probe
 
 
+def column_names(
+    url: str | DatasetURL, *, storage_options: dict | None = None, refuse_partial: bool = True
+) -> set[str]:
+    """The columns of a dataset's main table (partition keys of a Measurement Set excluded),
+    from its metadata: no column is read."""
+    probe = open_dataset(
+        url,
+        group_cols=("DATA_DESC_ID",),
+        row_chunk=100_000,
+        storage_options=storage_options,
+        refuse_partial=refuse_partial,
+    )
+    return set(probe[0].data_vars)
+
+
 def check_not_partial(url: DatasetURL, fmt: str, columns: Sequence[str]) -> None:
     """Refuse columns an interrupted write left incomplete (see ``write.column_transaction``)."""
     from radiocloud.core.io.write import ALL_COLUMNS, partial_columns
