@@ -64,4 +64,4 @@ def flag_block(data, flag, time, antenna1, antenna2, uvw, frequency, channel, *,
     )
     for step in steps:
         step.apply(window)
-    return index.to_rows(window.flags) | flag
+    return index.to_rows(window.flags)  # the window's flags started as FLAG: they only grew
