@@ -72,7 +72,12 @@ from radiocloud.core.io.read import (
     open_dataset,
 )
 from radiocloud.core.io.store import DatasetURL, as_url, detect_format
-from radiocloud.core.io.write import column_transaction, rewrite_parquet_main, write_columns
+from radiocloud.core.io.write import (
+    column_transaction,
+    move_into_place,
+    rewrite_parquet_main,
+    write_columns,
+)
 from radiocloud.core.progress import compute
 
 SUFFIX = ".flagversions"
@@ -298,13 +303,7 @@ def _staging(fs, root: str, name: str, local: bool) -> Iterator[str]:
         if fs.exists(tmp):
             fs.rm(tmp, recursive=True)
         raise
-    if os.path.exists(final):
-        old = f"{tmp}.old"
-        os.rename(final, old)
-        os.rename(tmp, final)
-        fs.rm(old, recursive=True)
-    else:
-        os.rename(tmp, final)
+    move_into_place(tmp, final)
 
 
 def _delete(fs, path: str) -> None:

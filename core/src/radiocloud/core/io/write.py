@@ -276,6 +276,18 @@ def release_tables(path: str) -> None:
     _run_everywhere(_close_tables, os.path.abspath(path))
 
 
+def move_into_place(tmp: str, final: str) -> None:
+    """Put the finished local folder ``tmp`` at ``final``: an existing ``final`` is renamed
+    aside, replaced, then removed, so ``final`` is never missing or half-written."""
+    if os.path.exists(final):
+        old = f"{tmp}.old"
+        os.rename(final, old)
+        os.rename(tmp, final)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.rename(tmp, final)
+
+
 @contextlib.contextmanager
 def new_dataset(
     url: str | DatasetURL, *, overwrite: bool = False, storage_options: dict | None = None
@@ -305,13 +317,7 @@ def new_dataset(
             release_tables(tmp)
             shutil.rmtree(tmp, ignore_errors=True)
             raise
-        if os.path.exists(root):
-            old = f"{tmp}.old"
-            os.rename(root, old)
-            os.rename(tmp, root)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.rename(tmp, root)
+        move_into_place(tmp, root)
         return
     # object store: no atomic rename; the marker says "incomplete" until the end
     if fs.exists(root):
