@@ -193,3 +193,17 @@ def _file(p):
 
 def _ms(p):
     return build_ms(p / "y.ms")
+
+
+def test_parquet_reads_from_many_threads_at_once(tmp_path):
+    """dask-ms shares one pyarrow ParquetFile between the threads reading a fragment; without
+    io.read's lock, concurrent reads crashed the process or failed in pyarrow's ReadRangeCache."""
+    path = build_ms(tmp_path / "a.parquet", MSSpec(n_ant=6, n_time=20, n_field=2, n_scan=2))
+    expected = [{v: ds[v].values for v in ds.data_vars} for ds in io.open_dataset(path)]
+    for _ in range(3):
+        dss = io.open_dataset(path, row_chunk=20)
+        with dask.config.set(scheduler="threads", num_workers=8):
+            (got,) = dask.compute([{v: ds[v].data for v in ds.data_vars} for ds in dss])
+        for want, have in zip(expected, got, strict=True):
+            for name, values in want.items():
+                np.testing.assert_array_equal(have[name], values)

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 import xarray as xr
 from daskms import xds_from_ms, xds_from_table
+from daskms.experimental.arrow import reads as _parquet_reads
 from daskms.experimental.arrow import xds_from_parquet
 from daskms.experimental.zarr import xds_from_zarr
 
@@ -20,6 +21,22 @@ DEFAULT_MEMORY_BUDGET = 2 * 2**30
 # output, write): size chunks at budget / (threads * WORKING_COPIES) so the peak stays in budget.
 WORKING_COPIES = 4
 MIN_ROW_CHUNK = 1_000
+
+
+# dask-ms shares one pyarrow ParquetFile (one open file) per fragment between the threads that
+# read its columns, and ParquetFile.read is not thread-safe: concurrent reads fail with
+# "ReadRangeCache did not find matching cache entry" or crash the process. Reads of one
+# fragment take turns on the proxy's own lock (other fragments still read in parallel).
+_read_parquet_column = _parquet_reads.ParquetFileProxy.read_column
+
+
+def _read_parquet_column_in_turn(self, column, start=None, end=None):
+    _ = self.file  # open first: opening takes the same lock
+    with self.lock:
+        return _read_parquet_column(self, column, start, end)
+
+
+_parquet_reads.ParquetFileProxy.read_column = _read_parquet_column_in_turn
 
 
 def row_bytes(ds: xr.Dataset, columns: Sequence[str] | None = None) -> int:
