@@ -70,11 +70,15 @@ def _normalise(ds: xr.Dataset) -> xr.Dataset:
     return ds
 
 
-def _read(url: DatasetURL, fmt: str, columns, group_cols, row_chunk: int | None):
+def _read(url: DatasetURL, fmt: str, columns, group_cols, row_chunk: int | None, index_cols=()):
     chunks = {dims.ROW: row_chunk} if row_chunk else None
     if fmt == "ms":
-        # index_cols=[]: rows keep their stored order within each group
-        kwargs = {"group_cols": list(group_cols), "index_cols": [], "table_keywords": False}
+        # index_cols=[]: rows keep their stored order within each group (else sorted by them)
+        kwargs = {
+            "group_cols": list(group_cols),
+            "index_cols": list(index_cols),
+            "table_keywords": False,
+        }
         if chunks:
             kwargs["chunks"] = chunks
         return xds_from_ms(url.store(), columns=columns, **kwargs)
@@ -91,6 +95,7 @@ def open_dataset(
     row_chunk: int | None = None,
     storage_options: dict | None = None,
     refuse_partial: bool = True,
+    sort_by: Sequence[str] = (),
 ) -> list[xr.Dataset]:
     """Open the main table of a dataset as a list of lazy xarray datasets, one per group.
 
@@ -110,11 +115,14 @@ def open_dataset(
     refuse_partial:
         Refuse columns an interrupted write left incomplete (only the writer itself, inside
         its own ``column_transaction``, reads them).
+    sort_by:
+        Columns to order a Measurement Set's rows by within each group (e.g. ``("TIME",)``);
+        by default rows keep their stored order. zarr and parquet keep their stored order.
     """
     url = as_url(url, storage_options)
     fmt = detect_format(url)
     wanted = None if columns is None else list(dict.fromkeys(columns))
-    probe = _read(url, fmt, wanted, group_cols, row_chunk or 10_000)
+    probe = _read(url, fmt, wanted, group_cols, row_chunk or 10_000, sort_by)
     if not probe:
         raise NotADatasetError(f"dataset '{url}' has no rows")
     if wanted is not None:
@@ -132,7 +140,7 @@ def open_dataset(
             max(row_bytes(ds) for ds in probe), memory_budget=memory_budget, threads=threads
         )
     if fmt == "ms" or row_chunk != 10_000:
-        return _read(url, fmt, wanted, group_cols, row_chunk)
+        return _read(url, fmt, wanted, group_cols, row_chunk, sort_by)
     return probe
 
 

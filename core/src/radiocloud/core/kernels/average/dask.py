@@ -122,7 +122,6 @@ def average_chunks(
     SIGMA_SPECTRUM, TIME, INTERVAL, EXPOSURE, TIME_CENTROID, UVW, the visibilities and the row
     columns).
     """
-    n_out = tuple(b.n_out for b in bins)
     ncorr = flag.shape[2]
     inputs = [flag, flag_row, weight, sigma, time, interval, exposure, time_centroid, uvw]
     arrays = [a for a in inputs if a is not None]
@@ -133,6 +132,9 @@ def average_chunks(
     if len(bins) != len(chunks):
         raise ValueError(f"{len(bins)} bin plans for {len(chunks)} row chunks")
     keys = [_first_keys(a) if a is not None else [None] * len(chunks) for a in inputs]
+    # chunks without an output row for this group make no output block
+    live = [i for i, b in enumerate(bins) if b.n_out > 0]
+    n_out = tuple(bins[i].n_out for i in live)
     token = tokenize(bins, chan_out, n_chan_out, *arrays, sigma_spectrum)
 
     name = f"average-weights-{token}"
@@ -145,7 +147,7 @@ def average_chunks(
             *(k[i] for k in keys),
             sigma_spectrum,
         )
-        for i in range(len(chunks))
+        for i in live
     }
     layers = {name: dsk}
     deps = {name: {a.name for a in arrays}}
@@ -156,7 +158,7 @@ def average_chunks(
         out_name = f"average-{field.lower()}-{token}"
         zeros = (0,) * len(tail)
         layers[out_name] = {
-            (out_name, i, *zeros): (getitem, (name, i), field) for i in range(len(chunks))
+            (out_name, j, *zeros): (getitem, (name, i), field) for j, i in enumerate(live)
         }
         deps[out_name] = {name}
         specs[field] = (out_name, (n_out, *((t,) for t in tail)), np.dtype(dtype))
@@ -178,11 +180,11 @@ def average_chunks(
         vis_name = f"average-{column.lower()}-{tokenize(token, array)}"
         vis_keys = _first_keys(array)
         layers[vis_name] = {
-            (vis_name, i, 0, 0): (
+            (vis_name, j, 0, 0): (
                 _data_task, bins[i], chan_out, n_chan_out, *(k[i] for k in data_keys),
                 vis_keys[i],
             )
-            for i in range(len(chunks))
+            for j, i in enumerate(live)
         }  # fmt: skip
         deps[vis_name] = {a.name for a in (flag, flag_row, weight, array) if a is not None}
         specs[column] = (vis_name, (n_out, *((t,) for t in vis_tail)), array.dtype)
@@ -190,7 +192,7 @@ def average_chunks(
         gather_name = f"average-gather-{column.lower()}-{tokenize(token, array)}"
         col_keys = _first_keys(array)
         layers[gather_name] = {
-            (gather_name, i): (_gather, (name, i), col_keys[i]) for i in range(len(chunks))
+            (gather_name, j): (_gather, (name, i), col_keys[i]) for j, i in enumerate(live)
         }
         deps[gather_name] = {name, array.name}
         specs[column] = (gather_name, (n_out,), array.dtype)

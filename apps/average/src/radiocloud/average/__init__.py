@@ -1,0 +1,1 @@
+"""rc-average: time/channel averaging and baseline-dependent averaging (BDA)."""

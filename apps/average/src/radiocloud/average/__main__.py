@@ -1,0 +1,3 @@
+from radiocloud.average.cli import main
+
+main()
