@@ -67,3 +67,30 @@ def sim_ms(tmp_path_factory):
                     "--bandwidth", "3.344MHz", "--integrations", "12", "--model-data",
                     "--no-rfi") == 0  # fmt: skip
     return out
+
+
+@pytest.fixture(scope="session")
+def edge_source_ms(tmp_path_factory):
+    """A noise-free, uncorrupted observation of one 1 Jy point source 0.5° from the phase
+    centre: 16 antennas, 64 channels of 209 kHz at 1.4 GHz, 32 integrations of 8 s."""
+    from astropy.coordinates import SkyCoord
+    from astropy.units import rad
+
+    from radiocloud.simulate.sky import ESO137_DEC, ESO137_RA
+
+    d = tmp_path_factory.mktemp("bda")
+    centre = SkyCoord(ESO137_RA * rad, ESO137_DEC * rad)
+    pos = centre.directional_offset_by(np.radians(60) * rad, np.radians(0.5) * rad)
+    ra = pos.ra.to_string(unit="hourangle", sep=":", precision=4)
+    dec = pos.dec.to_string(unit="deg", sep=".", precision=3, alwayssign=True)
+    sky = d / "edge.txt"
+    sky.write_text(
+        "Format = Name, Type, Ra, Dec, I, SpectralIndex, LogarithmicSI, "
+        "ReferenceFrequency='1400000000', MajorAxis, MinorAxis, Orientation\n"
+        f"edge,POINT,{ra},{dec},1.0,[],true,1400000000,,,\n"
+    )
+    out = d / "edge.ms"
+    assert simulate(out, "--sky", sky, "--antennas", "16", "--channels", "64", "--freq-start",
+                    "1.4GHz", "--bandwidth", "13.376MHz", "--integrations", "32", "--noise", "0",
+                    "--no-gains", "--no-delays", "--no-bandpass", "--no-rfi") == 0  # fmt: skip
+    return out

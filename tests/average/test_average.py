@@ -293,3 +293,62 @@ def test_non_uniform_sampling_refused(tmp_path, capsys):
     t.close()
     assert average(ms, tmp_path / "out.ms", "--time-bin", "2") == 2
     assert "one uniform sampling" in capsys.readouterr().err
+
+
+def _decorrelation(ms_in, ms_out) -> np.ndarray:
+    """1 - |V| / |V_in| of the XX visibilities of ``ms_out`` (every row, channel): the input
+    holds one point source, so every input sample has the same amplitude."""
+    amp_in = np.abs(columns(ms_in, "DATA", where="ANTENNA1!=ANTENNA2")["DATA"][..., 0])
+    assert np.ptp(amp_in) < 1e-4 * amp_in.max()  # point-sampled, no smearing in the input
+    loss = []
+    t = table(f"{ms_out}::DATA_DESCRIPTION", ack=False)
+    n_ddid = t.nrows()
+    t.close()
+    for ddid in range(n_ddid):
+        out = columns(ms_out, "DATA", where=f"DATA_DESC_ID=={ddid}")["DATA"][..., 0]
+        loss.append(1.0 - np.abs(out).ravel() / amp_in.mean())
+    return np.concatenate(loss)
+
+
+def test_bda_decorrelation_within_tolerance_at_the_field_edge(edge_source_ms, tmp_path, capsys):
+    tol = 0.05
+    out_ms = tmp_path / "bda.ms"
+    assert average(edge_source_ms, out_ms, "--bda", "--time-bin", "16", "--chan-bin", "16",
+                   "--fov", "1", "--max-decorrelation", tol) == 0  # fmt: skip
+    printed = capsys.readouterr().out
+    loss = _decorrelation(edge_source_ms, out_ms)
+    assert loss.max() <= tol, f"measured decorrelation {loss.max():.4f} above {tol}"
+    assert loss.max() > tol / 5  # the long baselines were averaged right up to the limit
+    # several resolutions: one SPW and DDID each, and a real compression
+    t = table(f"{out_ms}::SPECTRAL_WINDOW", ack=False)
+    nchan = sorted(t.getcol("NUM_CHAN"))
+    widths = [t.getcell("CHAN_WIDTH", i)[0] for i in range(t.nrows())]
+    t.close()
+    assert len(nchan) >= 2
+    assert all(64 % n == 0 for n in nchan)
+    assert sorted(widths) == sorted(209e3 * 64 / n for n in nchan)
+    compression = float(printed.split("rows out, ")[1].split("×")[0])
+    assert compression > 4
+    # the same bins for every baseline (the largest) decorrelate the long baselines far more
+    uniform = tmp_path / "uniform.ms"
+    assert average(edge_source_ms, uniform, "--time-bin", "16", "--chan-bin", "16",
+                   "--fov", "1", "--force") == 0  # fmt: skip
+    assert _decorrelation(edge_source_ms, uniform).max() > 3 * tol
+
+
+def test_bda_keeps_every_sample_weight(edge_source_ms, tmp_path):
+    out_ms = tmp_path / "bda.ms"
+    assert average(edge_source_ms, out_ms, "--bda", "--fov", "1") == 0
+    w_in = columns(edge_source_ms, "WEIGHT", where="ANTENNA1!=ANTENNA2")["WEIGHT"]
+    total_in = w_in.sum() * 64  # WEIGHT per channel, 64 channels
+    t = table(f"{out_ms}::DATA_DESCRIPTION", ack=False)
+    n_ddid = t.nrows()
+    t.close()
+    total_out = 0.0
+    for ddid in range(n_ddid):
+        part = columns(out_ms, "WEIGHT_SPECTRUM", where=f"DATA_DESC_ID=={ddid}")
+        total_out += part["WEIGHT_SPECTRUM"].sum()
+    assert total_out == pytest.approx(total_in, rel=1e-6)
+    # dask-ms reads every resolution back as its own partition
+    parts = open_dataset(out_ms, group_cols=("DATA_DESC_ID",))
+    assert len({ds.FLAG.shape[1] for ds in parts}) == len(parts) >= 2
