@@ -269,7 +269,14 @@ def _average(cfg, src, tmp, fmt_in, fmt_out, memory_budget, threads) -> AverageR
 
     # 4. subtables and the write
     subtables = {name: read_table(src, name) for name in list_subtables(src, fmt_in)}
-    subtables["SPECTRAL_WINDOW"], subtables["DATA_DESCRIPTION"] = _spectral_tables(src, sub, pairs)
+    if cfg.bda:
+        subtables["SPECTRAL_WINDOW"], subtables["DATA_DESCRIPTION"] = _spectral_tables(
+            src, sub, pairs
+        )
+    else:  # SPW and DDID numbers kept: each SPW row averaged by its own factor
+        subtables["SPECTRAL_WINDOW"] = [
+            _averaged_spw(row, spw_factor[i]) for i, row in enumerate(_spw_rows(src))
+        ]
     main = [ds for ds, _ in outputs]
     compute(write_tables(main, subtables, tmp, fmt_out), description=f"averaging {src.name}")
     return result
@@ -455,11 +462,8 @@ def _dims(ndim: int, name: str) -> tuple[str, ...]:
 
 def _spectral_tables(src, sub, pairs: dict[tuple[int, int], int]):
     """SPECTRAL_WINDOW with one row per (input SPW, channel factor) used, and a
-    DATA_DESCRIPTION row per output DDID pointing at it."""
-    rows = []
-    for ds in read_table(src, "SPECTRAL_WINDOW"):
-        ds = ds.compute()
-        rows += [ds.isel(row=[i]) for i in range(ds.sizes["row"])]
+    DATA_DESCRIPTION row per output DDID pointing at it (BDA)."""
+    rows = _spw_rows(src)
     spw_rows: dict[tuple[int, int], int] = {}
     new_spws = []
     ddid_spw = {}
@@ -482,6 +486,15 @@ def _spectral_tables(src, sub, pairs: dict[tuple[int, int], int]):
         }
     )
     return new_spws, [ddi]
+
+
+def _spw_rows(src) -> list[xr.Dataset]:
+    """SPECTRAL_WINDOW as one in-memory dataset per row."""
+    rows = []
+    for ds in read_table(src, "SPECTRAL_WINDOW"):
+        ds = ds.compute()
+        rows += [ds.isel(row=[i]) for i in range(ds.sizes["row"])]
+    return rows
 
 
 def _by_out(item):
