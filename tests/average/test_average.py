@@ -392,3 +392,21 @@ def test_wsclean_images_averaged_and_bda_output(edge_source_ms, tmp_path):
     assert peaks["plain"][1] == peaks["bda"][1] == peaks["edge"][1]
     assert peaks["plain"][0] == pytest.approx(peaks["edge"][0], rel=0.01)
     assert peaks["edge"][0] * 0.95 <= peaks["bda"][0] <= peaks["edge"][0]
+
+
+def test_ms_rows_in_baseline_order_give_the_same_result(tmp_path):
+    """A Measurement Set stored baseline by baseline is read in time order."""
+    from radiocloud.core.testing import MSSpec, build_ms
+
+    layout_ms = build_ms(tmp_path / "by_time.ms", MSSpec(n_ant=5, n_time=6, n_scan=2))
+    shuffled = tmp_path / "by_baseline.ms"
+    taql(f"select * from '{layout_ms}' orderby ANTENNA2, ANTENNA1, TIME giving '{shuffled}' "
+         "as plain").close()  # fmt: skip
+    for sub in ("ANTENNA", "SPECTRAL_WINDOW", "POLARIZATION", "DATA_DESCRIPTION", "FIELD"):
+        assert (shuffled / sub).exists()
+    a, b = tmp_path / "a.ms", tmp_path / "b.ms"
+    assert average(layout_ms, a, "--time-bin", "4", "--chan-bin", "2", "--force") == 0
+    assert average(shuffled, b, "--time-bin", "4", "--chan-bin", "2", "--force") == 0
+    q = "ANTENNA1 >= 0 ORDERBY DATA_DESC_ID, TIME, ANTENNA1, ANTENNA2"
+    for n in ("DATA", "FLAG", "UVW", "WEIGHT_SPECTRUM", "TIME"):
+        np.testing.assert_array_equal(columns(a, n, where=q)[n], columns(b, n, where=q)[n])
