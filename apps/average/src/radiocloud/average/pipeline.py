@@ -163,7 +163,9 @@ def run(cfg: AverageConfig, *, memory_budget: int, threads: int) -> AverageResul
 def _average(cfg, src, tmp, fmt_in, fmt_out, memory_budget, threads) -> AverageResult:
     sub = open_subtables(src)
     n_ant = len(sub.antennas.names)
-    probe = open_dataset(src, group_cols=GROUP_COLS, sort_by=("TIME",), threads=threads)
+    probe = open_dataset(
+        src, group_cols=GROUP_COLS, sort_by=("TIME",), memory_budget=memory_budget, threads=threads
+    )
     vis_columns = {
         name: var.dtype
         for name, var in probe[0].data_vars.items()

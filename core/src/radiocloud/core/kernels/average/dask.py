@@ -2,8 +2,8 @@
 
 Input arrays are chunked along row only (the row chunks of a :class:`BinPlan`); output arrays
 are chunked along row by the plan's output rows per chunk. Per chunk, one task bins weights,
-flags and row metadata, and one task per visibility column bins that column, so a chunk's
-inputs are read once and its outputs are written as soon as they are done.
+flags, row metadata and every visibility column, so a chunk's inputs are read once and can be
+freed as soon as that task ends; the outputs are picked from its result.
 """
 
 from __future__ import annotations
@@ -79,18 +79,24 @@ def _weights_task(bins: ChunkBins, chan_out, n_chan_out, flag, flag_row, weight,
     return out
 
 
-def _data_task(bins: ChunkBins, chan_out, n_chan_out, flag, flag_row, weight, data):
-    nrow = flag.shape[0]
+def _chunk_task(bins: ChunkBins, chan_out, n_chan_out, sigma_spectrum, vis_names, row_names,
+                flag, flag_row, weight, sigma, time, interval, exposure, centroid, uvw,
+                *columns):  # fmt: skip
+    """Everything one input chunk gives: weights, flags, row metadata, each visibility column
+    and each copied row column. One task, so the chunk's inputs are freed as soon as it ends."""
+    out = _weights_task(bins, chan_out, n_chan_out, flag, flag_row, weight, sigma, time,
+                        interval, exposure, centroid, uvw, sigma_spectrum)  # fmt: skip
     if flag_row is None:
-        flag_row = np.zeros(nrow, dtype=np.bool_)
-    return kernels.bin_visibilities(
-        bins.rows, bins.out_row, bins.n_out, chan_out, n_chan_out, flag, flag_row,
-        _spectrum(weight, nrow), data,
-    )  # fmt: skip
-
-
-def _gather(result, column):
-    return column[result["first"]]
+        flag_row = np.zeros(flag.shape[0], dtype=np.bool_)
+    w_in = _spectrum(weight, flag.shape[0])
+    for name, data in zip(vis_names, columns[: len(vis_names)], strict=True):
+        out[name] = kernels.bin_visibilities(
+            bins.rows, bins.out_row, bins.n_out, chan_out, n_chan_out, flag, flag_row, w_in,
+            data,
+        )  # fmt: skip
+    for name, column in zip(row_names, columns[len(vis_names) :], strict=True):
+        out[name] = column[out["first"]]
+    return out
 
 
 def average_chunks(
@@ -137,21 +143,19 @@ def average_chunks(
     n_out = tuple(bins[i].n_out for i in live)
     token = tokenize(bins, chan_out, n_chan_out, *arrays, sigma_spectrum)
 
-    name = f"average-weights-{token}"
-    dsk = {
-        (name, i): (
-            _weights_task,
-            bins[i],
-            chan_out,
-            n_chan_out,
-            *(k[i] for k in keys),
-            sigma_spectrum,
-        )
-        for i in live
-    }
-    layers = {name: dsk}
-    deps = {name: {a.name for a in arrays}}
-
+    vis_names, row_names = list(visibilities), list(row_columns)
+    column_keys = [_first_keys(a) for a in (*visibilities.values(), *row_columns.values())]
+    name = f"average-chunk-{token}"
+    layers = {
+        name: {
+            (name, i): (
+                _chunk_task, bins[i], chan_out, n_chan_out, sigma_spectrum, vis_names,
+                row_names, *(k[i] for k in keys), *(k[i] for k in column_keys),
+            )
+            for i in live
+        }
+    }  # fmt: skip
+    deps = {name: {a.name for a in (*arrays, *visibilities.values(), *row_columns.values())}}
     specs: dict[str, tuple[str, tuple, np.dtype]] = {}  # column -> (layer, chunks, dtype)
 
     def extract(field: str, tail: tuple[int, ...], dtype) -> None:
@@ -174,28 +178,10 @@ def average_chunks(
     for field in ROW_FLOATS:
         extract(field, (), np.float64)
     extract("UVW", (3,), np.float64)
-
-    data_keys = keys[:3]  # flag, flag_row, weight
     for column, array in visibilities.items():
-        vis_name = f"average-{column.lower()}-{tokenize(token, array)}"
-        vis_keys = _first_keys(array)
-        layers[vis_name] = {
-            (vis_name, j, 0, 0): (
-                _data_task, bins[i], chan_out, n_chan_out, *(k[i] for k in data_keys),
-                vis_keys[i],
-            )
-            for j, i in enumerate(live)
-        }  # fmt: skip
-        deps[vis_name] = {a.name for a in (flag, flag_row, weight, array) if a is not None}
-        specs[column] = (vis_name, (n_out, *((t,) for t in vis_tail)), array.dtype)
+        extract(column, vis_tail, array.dtype)
     for column, array in row_columns.items():
-        gather_name = f"average-gather-{column.lower()}-{tokenize(token, array)}"
-        col_keys = _first_keys(array)
-        layers[gather_name] = {
-            (gather_name, j): (_gather, (name, i), col_keys[i]) for j, i in enumerate(live)
-        }
-        deps[gather_name] = {name, array.name}
-        specs[column] = (gather_name, (n_out,), array.dtype)
+        extract(column, (), array.dtype)
 
     # one graph holds every output layer and every input's layers
     for a in [*arrays, *visibilities.values(), *row_columns.values()]:
