@@ -40,6 +40,7 @@ from radiocloud.core.io import (
 from radiocloud.core.io.read import PARTITION_KEY
 from radiocloud.core.kernels.average import (
     BaselineMotion,
+    BinPlan,
     average_channels,
     bda_factors,
     channel_map,
@@ -258,10 +259,18 @@ def _average(cfg, src, tmp, fmt_in, fmt_out, memory_budget, threads) -> AverageR
         for p in parts
     )
     target = rows_per_chunk(per_row_bytes, memory_budget=memory_budget, threads=threads)
-    for p in parts:
-        outputs += _average_partition(
-            cfg, p, sub, mapping, time_lut, chan_lut, spw_factor, pairs, n_ant, target
+    plans = [_plan(cfg, p, sub, time_lut, chan_lut, spw_factor, n_ant, target) for p in parts]
+    if fmt_in == "ms":
+        # read again in the plan's row chunks: no merging of read chunks into bins
+        chunked = open_dataset(
+            src, group_cols=GROUP_COLS, sort_by=("TIME",), row_chunks=[pl.chunks for pl in plans]
         )
+        if [ds.sizes["row"] for ds in chunked] != [p.ds.sizes["row"] for p in parts]:
+            raise AssertionError("the second read of the dataset gave other partitions")
+        for p, ds in zip(parts, chunked, strict=True):
+            p.ds = ds
+    for p, plan in zip(parts, plans, strict=True):
+        outputs += _average_partition(p, plan, sub, mapping, pairs)
     for ds_out, _ in outputs:
         result.rows_out += ds_out.sizes["row"]
         result.visibilities_out += int(np.prod(ds_out.FLAG.shape))
@@ -398,21 +407,26 @@ def _bda_plan(cfg, parts, sub, motions, n_ant, dt, n_time, spw_factor, dish):
     return time_lut, chan_lut, np.concatenate(losses) if losses else np.zeros(0)
 
 
-def _average_partition(cfg, p, sub, mapping, time_lut, chan_lut, spw_factor, pairs, n_ant, target):
-    meta, ds = p.meta, p.ds
+def _plan(cfg, p, sub, time_lut, chan_lut, spw_factor, n_ant, target) -> BinPlan:
+    meta = p.meta
     a1 = meta.ANTENNA1.values.astype(np.int64)
     a2 = meta.ANTENNA2.values.astype(np.int64)
     bl = a1 * n_ant + a2
     spw_id = sub.ddid_spw[p.ddid]
-    nchan = len(sub.spws[spw_id].chan_freq)
     group = chan_lut[bl] if chan_lut is not None else np.full(len(bl), spw_factor[spw_id])
     keep = np.ones(len(bl), bool) if cfg.keep_autocorrelations else a1 != a2
-    plan = plan_bins(
+    return plan_bins(
         time=meta.TIME.values, interval=meta.INTERVAL.values, antenna1=a1, antenna2=a2,
         segment=_segment_ids(meta), time_factor=time_lut[bl], group=group, keep=keep,
         target_rows=target, what=p.name,
     )  # fmt: skip
-    ds = ds.chunk({"row": plan.chunks})
+
+
+def _average_partition(p, plan: BinPlan, sub, mapping, pairs):
+    meta, ds = p.meta, p.ds
+    nchan = len(sub.spws[sub.ddid_spw[p.ddid]].chan_freq)
+    if ds.chunks["row"] != plan.chunks:
+        ds = ds.chunk({"row": plan.chunks})
     ds = ds.chunk({d: -1 for d in ds.dims if d != "row"})
 
     def column(name, fallback=None):

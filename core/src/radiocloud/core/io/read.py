@@ -70,8 +70,18 @@ def _normalise(ds: xr.Dataset) -> xr.Dataset:
     return ds
 
 
-def _read(url: DatasetURL, fmt: str, columns, group_cols, row_chunk: int | None, index_cols=()):
+def _read(
+    url: DatasetURL,
+    fmt: str,
+    columns,
+    group_cols,
+    row_chunk: int | None,
+    index_cols=(),
+    row_chunks=None,
+):
     chunks = {dims.ROW: row_chunk} if row_chunk else None
+    if row_chunks is not None:  # per group (Measurement Sets only)
+        chunks = [{dims.ROW: tuple(c)} for c in row_chunks]
     if fmt == "ms":
         # index_cols=[]: rows keep their stored order within each group (else sorted by them)
         kwargs = {
@@ -96,6 +106,7 @@ def open_dataset(
     storage_options: dict | None = None,
     refuse_partial: bool = True,
     sort_by: Sequence[str] = (),
+    row_chunks: Sequence[Sequence[int]] | None = None,
 ) -> list[xr.Dataset]:
     """Open the main table of a dataset as a list of lazy xarray datasets, one per group.
 
@@ -118,9 +129,14 @@ def open_dataset(
     sort_by:
         Columns to order a Measurement Set's rows by within each group (e.g. ``("TIME",)``);
         by default rows keep their stored order. zarr and parquet keep their stored order.
+    row_chunks:
+        The row chunks of each group, exactly (Measurement Sets only; the groups as a first
+        open with the same ``group_cols`` and ``sort_by`` gave them).
     """
     url = as_url(url, storage_options)
     fmt = detect_format(url)
+    if row_chunks is not None and fmt != "ms":
+        raise ValueError("row_chunks is for Measurement Sets only; rechunk other formats")
     wanted = None if columns is None else list(dict.fromkeys(columns))
     probe = _read(url, fmt, wanted, group_cols, row_chunk or 10_000, sort_by)
     if not probe:
@@ -139,6 +155,8 @@ def open_dataset(
         row_chunk = rows_per_chunk(
             max(row_bytes(ds) for ds in probe), memory_budget=memory_budget, threads=threads
         )
+    if row_chunks is not None:
+        return _read(url, fmt, wanted, group_cols, None, sort_by, row_chunks)
     if fmt == "ms" or row_chunk != 10_000:
         return _read(url, fmt, wanted, group_cols, row_chunk, sort_by)
     return probe

@@ -70,11 +70,16 @@ def sampling_interval(interval: np.ndarray, what: str) -> float:
 
 def segments(keys: Mapping[str, np.ndarray], nrow: int) -> np.ndarray:
     """Segment index (nrow,) from the row-key columns (FIELD_ID, SCAN_NUMBER, STATE_ID...)."""
-    if not keys:
-        return np.zeros(nrow, dtype=np.int64)
-    stacked = np.stack([np.asarray(v, dtype=np.int64) for v in keys.values()], axis=1)
-    _, inverse = np.unique(stacked, axis=0, return_inverse=True)
-    return inverse.reshape(-1).astype(np.int64)
+    segment = np.zeros(nrow, dtype=np.int64)
+    for values in keys.values():
+        values = np.asarray(values)
+        if nrow and values.min() == values.max():
+            continue  # one value: splits nothing
+        _, code = np.unique(values, return_inverse=True)
+        segment = segment * (int(code.max()) + 1) + code.reshape(-1)
+    if nrow and segment.max() >= nrow:  # keep the numbers small
+        _, segment = np.unique(segment, return_inverse=True)
+    return segment.reshape(-1).astype(np.int64)
 
 
 def plan_bins(
