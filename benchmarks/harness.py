@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 PEERS = Path("/work/shared/peers/peers")
+GNU_TIME = Path("/usr/bin/time")
 
 
 def logger(prefix: str):
@@ -50,9 +51,18 @@ def copy_ms(src: Path, dst: Path) -> float:
 
 def measure(cmd: list[str], logs: Path, timeout: float) -> dict:
     """Run ``cmd`` in its own session, in the folder of ``logs`` (tools that drop log files
-    in their working directory drop them there); wall, CPU and peak RSS of that process tree
-    (wait4)."""
+    in their working directory drop them there); wall, CPU (wait4) and peak RSS of that
+    process tree.
+
+    Peak RSS comes from GNU time's ``%M`` when /usr/bin/time exists. wait4's ``ru_maxrss``
+    is not enough: Linux carries the memory high-water mark of the process that forked across
+    ``exec``, so a child of this (possibly large) Python process would report at least this
+    process's own peak. GNU time is a small process: its child's figure is the tool's own.
+    """
     out, err = logs.with_suffix(".stdout"), logs.with_suffix(".stderr")
+    rss_file = logs.with_suffix(".maxrss")
+    if GNU_TIME.exists():
+        cmd = [str(GNU_TIME), "-f", "%M", "-o", str(rss_file), *cmd]
     load = os.getloadavg()[0]  # other work on the machine skews the figures: record it
     with out.open("wb") as stdout, err.open("wb") as stderr:
         start = time.perf_counter()
@@ -75,7 +85,7 @@ def measure(cmd: list[str], logs: Path, timeout: float) -> dict:
         "returncode": proc.returncode,
         "wall_s": round(wall, 2),
         "cpu_s": round(usage.ru_utime + usage.ru_stime, 2),
-        "peak_rss_mib": round(usage.ru_maxrss / 1024, 1),
+        "peak_rss_mib": round(_peak_rss_kib(rss_file, usage.ru_maxrss) / 1024, 1),
         "load_average_before": round(load, 2),
     }
     if timed_out.is_set():
@@ -83,6 +93,14 @@ def measure(cmd: list[str], logs: Path, timeout: float) -> dict:
     if proc.returncode != 0 or timed_out.is_set():
         result["stderr_tail"] = tail(err) or tail(out)
     return result
+
+
+def _peak_rss_kib(rss_file: Path, fallback: int) -> int:
+    """GNU time's peak RSS (KiB, the last line of its output file), else wait4's."""
+    try:
+        return int(rss_file.read_text().split()[-1])
+    except (OSError, ValueError, IndexError):
+        return fallback
 
 
 def summary_line(logs: Path, stream: str, marker: str) -> str | None:
