@@ -105,6 +105,31 @@ def test_row_chunks_follow_the_memory_budget(tmp_path):
     assert io.rows_per_chunk(2048, memory_budget=2**30, threads=4) == 2**30 // (4 * 4 * 2048)
 
 
+def test_sorted_reads_and_exact_row_chunks(tmp_path):
+    """sort_by orders an MS's rows within each group; row_chunks gives each group exactly
+    the chunks asked for; other formats refuse row_chunks."""
+    path = build_ms(tmp_path / "obs.ms", MSSpec(n_ant=4, n_time=5, n_scan=2))
+    by_baseline = tmp_path / "by_baseline.ms"
+    from casacore.tables import taql
+
+    taql(f"select * from '{path}' orderby ANTENNA2, ANTENNA1, TIME giving '{by_baseline}' "
+         "as plain").close()  # fmt: skip
+    stored = io.open_dataset(by_baseline)
+    assert not any(np.all(np.diff(ds.TIME.values) >= 0) for ds in stored)  # stored order
+    groups = io.open_dataset(by_baseline, sort_by=("TIME",))
+    assert len(groups) == 2
+    for ds in groups:
+        assert np.all(np.diff(ds.TIME.values) >= 0)
+    chunks = [(7, 5, 18), (10, 20)]
+    exact = io.open_dataset(by_baseline, sort_by=("TIME",), row_chunks=chunks)
+    assert [ds.chunks["row"] for ds in exact] == chunks
+    for a, b in zip(groups, exact, strict=True):
+        np.testing.assert_array_equal(a.DATA.values, b.DATA.values)
+    zarr = build_ms(tmp_path / "obs.zarr", MSSpec(n_ant=4, n_time=5))
+    with pytest.raises(ValueError, match="Measurement Sets only"):
+        io.open_dataset(zarr, row_chunks=[(30,)])
+
+
 def test_write_columns_creates_tiled_model_data(tmp_path):
     ms = build_ms(tmp_path / "x.ms", MSSpec(n_time=5))
     dss = io.open_dataset(ms, columns=["DATA"])
