@@ -410,3 +410,14 @@ def test_ms_rows_in_baseline_order_give_the_same_result(tmp_path):
     q = "ANTENNA1 >= 0 ORDERBY DATA_DESC_ID, TIME, ANTENNA1, ANTENNA2"
     for n in ("DATA", "FLAG", "UVW", "WEIGHT_SPECTRUM", "TIME"):
         np.testing.assert_array_equal(columns(a, n, where=q)[n], columns(b, n, where=q)[n])
+
+
+def test_bins_in_units_resolve_to_sample_counts(sim_ms, tmp_path):
+    out_ms = tmp_path / "avg.ms"
+    assert average(sim_ms, out_ms, "--time-bin", "0.4min", "--chan-bin", "836kHz",
+                   "--force") == 0  # fmt: skip
+    spw = columns(out_ms, "CHAN_WIDTH", "NUM_CHAN", sub="SPECTRAL_WINDOW")
+    assert spw["NUM_CHAN"][0] == 4
+    np.testing.assert_allclose(spw["CHAN_WIDTH"][0], 4 * 209e3)
+    interval = columns(out_ms, "INTERVAL")["INTERVAL"]
+    assert set(np.round(interval, 6)) == {24.0}  # 12 integrations of 8 s: four bins of 3
