@@ -42,6 +42,11 @@ def _at(a, r, c, p):
 
 
 @njit()
+def _is_good(w, bad_row, flagged):
+    return w > 0.0 and not bad_row and not flagged
+
+
+@njit()
 def bin_weights(rows, out_row, n_out, chan_out, n_chan_out, flag, flag_row, weight, sigma):
     """Output weights, sigmas and flags, (n_out, n_chan_out, corr) each, plus each listed
     input row's good weight (rows,), for :func:`bin_rows`.
@@ -52,11 +57,7 @@ def bin_weights(rows, out_row, n_out, chan_out, n_chan_out, flag, flag_row, weig
     nchan, ncorr = flag.shape[1], flag.shape[2]
     shape = (n_out, n_chan_out, ncorr)
     w_good = np.zeros(shape)
-    w_all = np.zeros(shape)
     s2_good = np.zeros(shape)  # Σ w² σ²
-    s2_all = np.zeros(shape)
-    s2_plain = np.zeros(shape)  # Σ σ², for bins whose weights are all zero
-    n_all = np.zeros(shape, dtype=np.int64)
     row_good = np.zeros(rows.shape[0])
     for i in range(rows.shape[0]):
         r, o = rows[i], out_row[i]
@@ -65,19 +66,15 @@ def bin_weights(rows, out_row, n_out, chan_out, n_chan_out, flag, flag_row, weig
             oc = chan_out[c]
             for p in range(ncorr):
                 w = np.float64(_at(weight, r, c, p))
-                s = np.float64(_at(sigma, r, c, p))
-                ws2 = w * w * s * s
-                w_all[o, oc, p] += w
-                s2_all[o, oc, p] += ws2
-                s2_plain[o, oc, p] += s * s
-                n_all[o, oc, p] += 1
-                if w > 0.0 and not bad_row and not flag[r, c, p]:
+                if _is_good(w, bad_row, flag[r, c, p]):
+                    s = np.float64(_at(sigma, r, c, p))
                     w_good[o, oc, p] += w
-                    s2_good[o, oc, p] += ws2
+                    s2_good[o, oc, p] += w * w * s * s
                     row_good[i] += w
     weight_out = np.empty(shape, dtype=np.float32)
     sigma_out = np.empty(shape, dtype=np.float32)
     flag_out = np.empty(shape, dtype=np.bool_)
+    fallback = np.zeros(n_out, dtype=np.bool_)  # rows with an output sample without good input
     for o in range(n_out):
         for oc in range(n_chan_out):
             for p in range(ncorr):
@@ -85,8 +82,37 @@ def bin_weights(rows, out_row, n_out, chan_out, n_chan_out, flag, flag_row, weig
                     weight_out[o, oc, p] = w_good[o, oc, p]
                     sigma_out[o, oc, p] = math.sqrt(s2_good[o, oc, p]) / w_good[o, oc, p]
                     flag_out[o, oc, p] = False
+                else:
+                    flag_out[o, oc, p] = True
+                    fallback[o] = True
+    if not fallback.any():
+        return weight_out, sigma_out, flag_out, row_good
+    # Flagged output samples: the same over all their inputs, a second pass over only the
+    # input rows that feed them (few, in data that is mostly good).
+    w_all = np.zeros(shape)
+    s2_all = np.zeros(shape)
+    s2_plain = np.zeros(shape)  # Σ σ², for bins whose weights are all zero
+    n_all = np.zeros(shape, dtype=np.int64)
+    for i in range(rows.shape[0]):
+        r, o = rows[i], out_row[i]
+        if not fallback[o]:
+            continue
+        for c in range(nchan):
+            oc = chan_out[c]
+            for p in range(ncorr):
+                w = np.float64(_at(weight, r, c, p))
+                s = np.float64(_at(sigma, r, c, p))
+                w_all[o, oc, p] += w
+                s2_all[o, oc, p] += w * w * s * s
+                s2_plain[o, oc, p] += s * s
+                n_all[o, oc, p] += 1
+    for o in range(n_out):
+        if not fallback[o]:
+            continue
+        for oc in range(n_chan_out):
+            for p in range(ncorr):
+                if not flag_out[o, oc, p]:
                     continue
-                flag_out[o, oc, p] = True
                 weight_out[o, oc, p] = w_all[o, oc, p]
                 if w_all[o, oc, p] > 0.0:
                     sigma_out[o, oc, p] = math.sqrt(s2_all[o, oc, p]) / w_all[o, oc, p]
@@ -103,14 +129,36 @@ def bin_visibilities(rows, out_row, n_out, chan_out, n_chan_out, flag, flag_row,
     nchan, ncorr = flag.shape[1], flag.shape[2]
     shape = (n_out, n_chan_out, ncorr)
     sum_good = np.zeros(shape, dtype=np.complex128)
+    w_good = np.zeros(shape)
+    for i in range(rows.shape[0]):
+        r, o = rows[i], out_row[i]
+        bad_row = flag_row[r]
+        for c in range(nchan):
+            oc = chan_out[c]
+            for p in range(ncorr):
+                w = np.float64(_at(weight, r, c, p))
+                if _is_good(w, bad_row, flag[r, c, p]):
+                    sum_good[o, oc, p] += w * np.complex128(data[r, c, p])
+                    w_good[o, oc, p] += w
+    out = np.zeros(shape, dtype=data.dtype)
+    fallback = np.zeros(n_out, dtype=np.bool_)
+    for o in range(n_out):
+        for oc in range(n_chan_out):
+            for p in range(ncorr):
+                if w_good[o, oc, p] > 0.0:
+                    out[o, oc, p] = sum_good[o, oc, p] / w_good[o, oc, p]
+                else:
+                    fallback[o] = True
+    if not fallback.any():
+        return out
     sum_all = np.zeros(shape, dtype=np.complex128)
     sum_plain = np.zeros(shape, dtype=np.complex128)
-    w_good = np.zeros(shape)
     w_all = np.zeros(shape)
     n_all = np.zeros(shape, dtype=np.int64)
     for i in range(rows.shape[0]):
         r, o = rows[i], out_row[i]
-        bad_row = flag_row[r]
+        if not fallback[o]:
+            continue
         for c in range(nchan):
             oc = chan_out[c]
             for p in range(ncorr):
@@ -120,16 +168,14 @@ def bin_visibilities(rows, out_row, n_out, chan_out, n_chan_out, flag, flag_row,
                 w_all[o, oc, p] += w
                 sum_plain[o, oc, p] += v
                 n_all[o, oc, p] += 1
-                if w > 0.0 and not bad_row and not flag[r, c, p]:
-                    sum_good[o, oc, p] += w * v
-                    w_good[o, oc, p] += w
-    out = np.zeros(shape, dtype=data.dtype)
     for o in range(n_out):
+        if not fallback[o]:
+            continue
         for oc in range(n_chan_out):
             for p in range(ncorr):
                 if w_good[o, oc, p] > 0.0:
-                    out[o, oc, p] = sum_good[o, oc, p] / w_good[o, oc, p]
-                elif w_all[o, oc, p] > 0.0:
+                    continue
+                if w_all[o, oc, p] > 0.0:
                     out[o, oc, p] = sum_all[o, oc, p] / w_all[o, oc, p]
                 elif n_all[o, oc, p] > 0:
                     out[o, oc, p] = sum_plain[o, oc, p] / n_all[o, oc, p]
