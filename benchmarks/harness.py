@@ -44,8 +44,7 @@ def tail(path: Path, lines: int = 20) -> str:
 
 def copy_ms(src: Path, dst: Path) -> float:
     """Copy ``src`` to ``dst``; seconds taken, including writing the copy to disk. The sync
-    keeps the copy's write-back out of the timed run that follows (gigabytes of dirty pages
-    flushed during a run slowed it by a third)."""
+    keeps the copy's write-back (gigabytes of dirty pages) out of the timed run that follows."""
     shutil.rmtree(dst, ignore_errors=True)
     start = time.perf_counter()
     subprocess.run(["cp", "-r", str(src), str(dst)], check=True)
