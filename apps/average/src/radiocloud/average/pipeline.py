@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-import logging
 import math
 import os
 from dataclasses import dataclass, field
@@ -53,8 +52,6 @@ from radiocloud.core.kernels.average import (
 from radiocloud.core.kernels.average.dask import average_chunks
 from radiocloud.core.progress import compute
 
-log = logging.getLogger(__name__)
-
 GROUP_COLS = ("FIELD_ID", "DATA_DESC_ID", "SCAN_NUMBER")
 # Bins never span a change of any of these.
 KEY_COLUMNS = (
@@ -70,7 +67,6 @@ WRITTEN = (
     "SIGMA", "WEIGHT_SPECTRUM", "SIGMA_SPECTRUM",
 )  # fmt: skip
 SAMPLE_COLUMNS = ("FLAG", "WEIGHT_SPECTRUM", "SIGMA_SPECTRUM")
-SPW_CHANNEL_COLUMNS = ("CHAN_FREQ", "CHAN_WIDTH", "EFFECTIVE_BW", "RESOLUTION")
 
 
 @dataclass(frozen=True)
@@ -478,27 +474,23 @@ def _dims(ndim: int, name: str) -> tuple[str, ...]:
 
 def _spectral_tables(src, sub, pairs: dict[tuple[int, int], int]):
     """SPECTRAL_WINDOW with one row per (input SPW, channel factor) used, and a
-    DATA_DESCRIPTION row per output DDID pointing at it (BDA)."""
+    DATA_DESCRIPTION row per output DDID pointing at it (BDA). Output DDIDs are 0..n-1, in
+    the order the partitions first asked for them."""
     rows = _spw_rows(src)
     spw_rows: dict[tuple[int, int], int] = {}
-    new_spws = []
-    ddid_spw = {}
-    for (ddid, factor), out_ddid in sorted(pairs.items(), key=lambda kv: kv[1]):
-        spw_id = sub.ddid_spw[ddid]
-        key = (spw_id, factor)
+    new_spws, spw_ids, pol_ids = [], [], []
+    for ddid, factor in sorted(pairs, key=pairs.get):
+        key = (sub.ddid_spw[ddid], factor)
         if key not in spw_rows:
             spw_rows[key] = len(new_spws)
-            new_spws.append(_averaged_spw(rows[spw_id], factor))
-        ddid_spw[out_ddid] = spw_rows[key]
-    order = sorted(ddid_spw)
-    if order != list(range(len(order))):
-        raise AssertionError(f"output DDIDs are not 0..n-1: {order}")
-    pol = np.array([sub.ddid_pol[ddid] for (ddid, _), _o in sorted(pairs.items(), key=_by_out)])
+            new_spws.append(_averaged_spw(rows[key[0]], factor))
+        spw_ids.append(spw_rows[key])
+        pol_ids.append(sub.ddid_pol[ddid])
     ddi = xr.Dataset(
         {
-            "SPECTRAL_WINDOW_ID": (("row",), np.array([ddid_spw[o] for o in order], np.int32)),
-            "POLARIZATION_ID": (("row",), pol.astype(np.int32)),
-            "FLAG_ROW": (("row",), np.zeros(len(order), bool)),
+            "SPECTRAL_WINDOW_ID": (("row",), np.array(spw_ids, np.int32)),
+            "POLARIZATION_ID": (("row",), np.array(pol_ids, np.int32)),
+            "FLAG_ROW": (("row",), np.zeros(len(spw_ids), bool)),
         }
     )
     return new_spws, [ddi]
@@ -511,10 +503,6 @@ def _spw_rows(src) -> list[xr.Dataset]:
         ds = ds.compute()
         rows += [ds.isel(row=[i]) for i in range(ds.sizes["row"])]
     return rows
-
-
-def _by_out(item):
-    return item[1]
 
 
 def _averaged_spw(row: xr.Dataset, factor: int) -> xr.Dataset:

@@ -32,7 +32,7 @@ def _first_keys(array: da.Array) -> list:
     return keys
 
 
-def _spectrum(array, nrow):
+def _spectrum(array):
     """A (row, chan, corr) view of a weight or sigma given per sample, per row or not at all."""
     if array is None:
         return np.ones((1, 1, 1), dtype=np.float32)
@@ -42,11 +42,8 @@ def _spectrum(array, nrow):
 def _weights_task(bins: ChunkBins, chan_out, n_chan_out, flag, flag_row, weight, sigma,
                   time, interval, exposure, centroid, uvw, want_sigma_spectrum):  # fmt: skip
     rows, out_row, n_out = bins.rows, bins.out_row, bins.n_out
-    nrow = flag.shape[0]
-    if flag_row is None:
-        flag_row = np.zeros(nrow, dtype=np.bool_)
-    w_in = _spectrum(weight, nrow)
-    s_in = np.sqrt(1.0 / np.maximum(w_in, 1e-30)) if sigma is None else _spectrum(sigma, nrow)
+    w_in = _spectrum(weight)
+    s_in = np.sqrt(1.0 / np.maximum(w_in, 1e-30)) if sigma is None else _spectrum(sigma)
     w_out, s_out, f_out, row_good = kernels.bin_weights(
         rows, out_row, n_out, chan_out, n_chan_out, flag, flag_row, w_in, s_in
     )
@@ -84,11 +81,11 @@ def _chunk_task(bins: ChunkBins, chan_out, n_chan_out, sigma_spectrum, vis_names
                 *columns):  # fmt: skip
     """Everything one input chunk gives: weights, flags, row metadata, each visibility column
     and each copied row column. One task, so the chunk's inputs are freed as soon as it ends."""
-    out = _weights_task(bins, chan_out, n_chan_out, flag, flag_row, weight, sigma, time,
-                        interval, exposure, centroid, uvw, sigma_spectrum)  # fmt: skip
     if flag_row is None:
         flag_row = np.zeros(flag.shape[0], dtype=np.bool_)
-    w_in = _spectrum(weight, flag.shape[0])
+    out = _weights_task(bins, chan_out, n_chan_out, flag, flag_row, weight, sigma, time,
+                        interval, exposure, centroid, uvw, sigma_spectrum)  # fmt: skip
+    w_in = _spectrum(weight)
     for name, data in zip(vis_names, columns[: len(vis_names)], strict=True):
         out[name] = kernels.bin_visibilities(
             bins.rows, bins.out_row, bins.n_out, chan_out, n_chan_out, flag, flag_row, w_in,
