@@ -16,6 +16,7 @@ from radiocloud.core.io.flagversions import (
     save_version,
     version_exists,
 )
+from radiocloud.core.io.gaintable import is_gain_table, read_gain_table, write_gain_table
 from radiocloud.core.io.npy import store_npy
 from radiocloud.core.io.read import (
     DEFAULT_GROUP_COLS,
@@ -61,12 +62,14 @@ __all__ = [
     "delete_version",
     "detect_format",
     "format_from_suffix",
+    "is_gain_table",
     "list_subtables",
     "list_versions",
     "new_dataset",
     "open_dataset",
     "open_subtables",
     "partial_columns",
+    "read_gain_table",
     "read_table",
     "restore_version",
     "rewrite_parquet_main",
@@ -76,6 +79,7 @@ __all__ = [
     "store_npy",
     "version_exists",
     "write_columns",
+    "write_gain_table",
     "write_tables",
     "write_zarr",
 ]

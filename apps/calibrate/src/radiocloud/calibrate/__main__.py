@@ -1,0 +1,3 @@
+from radiocloud.calibrate.cli import main
+
+main()

@@ -1,0 +1,87 @@
+"""rc-calibrate-apply: the gains of a table, looked up onto a dataset, applied."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from radiocloud.calibrate.pipeline import check_columns, read_layout
+from radiocloud.calibrate.plan import CHUNK_BYTES_PER_VIS, MIN_ROWS
+from radiocloud.calibrate.tables import freq_index, time_index
+from radiocloud.core import dims, io
+from radiocloud.core.errors import OptionError
+from radiocloud.core.kernels.calibrate import Lookup, Partition, apply_chain
+from radiocloud.core.progress import compute
+
+
+@dataclass(frozen=True)
+class ApplyConfig:
+    dataset: str
+    gain_table: str
+    output_column: str
+    output_product: str
+    terms: tuple[str, ...]
+    data_column: str = "DATA"
+    model_column: str = "MODEL_DATA"
+    ddid: int | None = None
+
+
+def run_apply(cfg: ApplyConfig, *, memory_budget: int, threads: int):
+    tables, _ = io.read_gain_table(cfg.gain_table)
+    names = cfg.terms or tuple(tables)
+    missing = [n for n in names if n not in tables]
+    if missing:
+        raise OptionError(
+            f"--terms {','.join(names)}: the table has no term {missing[0]} "
+            f"(it has {', '.join(tables)})"
+        )
+    sub = io.open_subtables(cfg.dataset)
+    columns = io.column_names(cfg.dataset)
+    needs_model = cfg.output_product != "corrected"
+    model_cols = check_columns(_as_cal(cfg, needs_model), columns) if needs_model else []
+    check_columns(_as_cal(cfg, False), columns)
+    layout, keep = read_layout(cfg.dataset, sub, cfg.ddid, None)
+    for n in names:
+        if len(tables[n].ant) != layout.nant:
+            raise OptionError(
+                f"gain table {cfg.gain_table} has {len(tables[n].ant)} antennas, the dataset "
+                f"{layout.nant}: apply a table solved on this array"
+            )
+    lookup = Lookup(
+        utimes=layout.utimes,
+        tmaps=[[time_index(tables[n], u) for u in layout.utimes] for n in names],
+        chan_bins=[freq_index(tables[n], layout.freq) for n in names],
+        gains=[tables[n].gains.values[:, :, :, 0, :] for n in names],
+        flags=[tables[n].gain_flags.values[:, :, :, 0, :] for n in names],
+    )
+    nchan, ncorr = len(layout.freq), len(layout.corr_names)
+    rows = max(MIN_ROWS, memory_budget // (max(threads, 1) * nchan * ncorr * CHUNK_BYTES_PER_VIS))
+    wanted = [cfg.data_column, *dict.fromkeys(c for _, c in model_cols), "TIME", "ANTENNA1",
+              "ANTENNA2"]  # fmt: skip
+    dss = io.open_dataset(cfg.dataset, columns=wanted, row_chunk=int(rows), sort_by=("TIME",))
+    outs = []
+    for i, k in enumerate(keep):
+        ds = dss[k]
+        vis = ds[cfg.data_column].data
+        model = sum(s * ds[c].data for s, c in model_cols) if model_cols else vis
+        p = Partition(vis, model, vis.real, ds.TIME.data, ds.ANTENNA1.data, ds.ANTENNA2.data,
+                      layout.utimes[i])  # fmt: skip
+        out = apply_chain(p, i, lookup, layout.feeds, cfg.output_product)
+        outs.append(ds.assign({cfg.output_column: (dims.VIS, out.astype(vis.dtype))}))
+    with io.column_transaction(cfg.dataset, [cfg.output_column]):
+        writes = io.write_columns(outs, cfg.dataset, [cfg.output_column])
+        compute(writes, description=f"writing {cfg.output_column}")
+    n_vis = sum(int(np.prod(ds[cfg.output_column].shape)) for ds in outs)
+    return sum(ds.sizes[dims.ROW] for ds in outs), n_vis, names
+
+
+def _as_cal(cfg: ApplyConfig, with_model: bool):
+    from radiocloud.calibrate.options import CalibrateConfig
+
+    return CalibrateConfig(
+        dataset=cfg.dataset, terms=(), iter_recipe=(),
+        data_column=cfg.data_column,
+        model_column=cfg.model_column if with_model else cfg.data_column,
+        output_columns=(cfg.output_column,), output_products=(cfg.output_product,),
+    )  # fmt: skip

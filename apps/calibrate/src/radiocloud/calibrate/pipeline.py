@@ -1,0 +1,355 @@
+"""rc-calibrate's pipeline: read -> one pass per term solve -> gain table and output columns.
+
+Each entry of the iteration recipe is one pass over the visibilities that reduces them to the
+solved term's sufficient statistics (the other terms at their current gains), followed by
+Gauss-Newton iterations on those statistics alone. Solution intervals are decoupled from
+chunks: a pass sums any number of chunks into an interval.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import dask
+import dask.array as da
+import numpy as np
+
+from radiocloud.calibrate import tables
+from radiocloud.calibrate.options import CalibrateConfig, TermSpec, samples
+from radiocloud.calibrate.plan import Plan, make_plan
+from radiocloud.core import dims, io
+from radiocloud.core.errors import ColumnError, OptionError, UnsupportedLayoutError
+from radiocloud.core.kernels.calibrate import (
+    TERM_TYPES,
+    FreqBins,
+    Geometry,
+    Lookup,
+    Partition,
+    Reweight,
+    Solution,
+    Stats,
+    TimeIntervals,
+    apply_chain,
+    freq_bins,
+    solve,
+    term_stats,
+    time_intervals,
+)
+from radiocloud.core.kernels.jones import corr_feeds
+from radiocloud.core.progress import compute
+
+log = logging.getLogger("radiocloud.calibrate")
+PROTECTED_COLUMNS = ("DATA", "FLAG", "WEIGHT", "WEIGHT_SPECTRUM", "SIGMA", "UVW", "MODEL_DATA")
+
+
+@dataclass
+class Layout:
+    """What the metadata pass found: partitions' unique times, baselines, the spectrum."""
+
+    utimes: list[np.ndarray]
+    fields: list[int]
+    scans: list[int]
+    pairs: np.ndarray  # (baseline, 2) ordered antenna pairs present, no autocorrelations
+    lut: np.ndarray  # (ant, ant) -> baseline index or -1
+    nant: int
+    freq: np.ndarray
+    chan_width: float
+    corr_names: tuple[str, ...]
+    feeds: np.ndarray
+    n_row: int
+    dt: float
+    ddid: int
+
+
+@dataclass
+class TermState:
+    spec: TermSpec
+    kind: type
+    times: TimeIntervals
+    bins: FreqBins
+    theta: np.ndarray
+    flags: np.ndarray  # (time, freq interval, ant, feed)
+    solutions: list[Solution] = field(default_factory=list)
+
+    @property
+    def gains(self) -> np.ndarray:
+        return self.kind.gains(self.theta, self.bins.fmap, self.bins.nu)
+
+    @property
+    def bin_flags(self) -> np.ndarray:
+        return self.flags[:, self.bins.fmap]
+
+
+def model_terms(expression: str) -> list[tuple[int, str]]:
+    """'MODEL_DATA', 'A+B' or 'A-B' as [(sign, column)]."""
+    text = expression.replace(" ", "")
+    out, sign, name = [], 1, ""
+    for ch in text + "+":
+        if ch in "+-":
+            if not name:
+                raise OptionError(
+                    f"--model-column '{expression}': give a column or a sum/difference of "
+                    "columns, e.g. MODEL_DATA or MODEL_DATA+MODEL_2"
+                )
+            out.append((sign, name))
+            sign, name = (1 if ch == "+" else -1), ""
+        else:
+            name += ch
+    return out
+
+
+def read_layout(dataset: str, sub: io.Subtables, ddid: int | None, fields) -> tuple:
+    """The metadata pass (TIME, ANTENNA1, ANTENNA2) and the partitions to calibrate."""
+    meta = io.open_dataset(dataset, columns=["TIME", "ANTENNA1", "ANTENNA2"], row_chunk=2**20,
+                           sort_by=("TIME",))  # fmt: skip
+    ddids = sorted({int(ds.attrs["DATA_DESC_ID"]) for ds in meta})
+    if ddid is None:
+        if len(ddids) > 1:
+            raise UnsupportedLayoutError(
+                f"'{dataset}' has {len(ddids)} spectral windows (DATA_DESC_IDs "
+                f"{', '.join(map(str, ddids))}): calibrate one at a time with --ddid N"
+            )
+        ddid = ddids[0]
+    elif ddid not in ddids:
+        raise OptionError(f"--ddid {ddid}: the dataset has DATA_DESC_IDs {ddids}")
+    keep = [i for i, ds in enumerate(meta) if int(ds.attrs["DATA_DESC_ID"]) == ddid
+            and (fields is None or int(ds.attrs["FIELD_ID"]) in fields)]  # fmt: skip
+    if not keep:
+        raise OptionError(f"no rows of DATA_DESC_ID {ddid} in fields {fields}")
+    cols = compute(*[(meta[i].TIME.data, meta[i].ANTENNA1.data, meta[i].ANTENNA2.data)
+                     for i in keep], description="reading the layout")  # fmt: skip
+    nant = len(sub.antennas.names)
+    present = np.zeros((nant, nant), bool)
+    for _, a1, a2 in cols:
+        present[a1, a2] = True
+    np.fill_diagonal(present, False)
+    pairs = np.argwhere(present)
+    lut = np.full((nant, nant), -1, np.int64)
+    lut[pairs[:, 0], pairs[:, 1]] = np.arange(len(pairs))
+    utimes = [np.unique(t) for t, _, _ in cols]
+    steps = np.concatenate([np.diff(u) for u in utimes] + [np.zeros(0)])
+    freq = sub.frequencies(ddid)
+    corr_names = sub.corr_names(ddid)
+    layout = Layout(
+        utimes=utimes,
+        fields=[int(meta[i].attrs["FIELD_ID"]) for i in keep],
+        scans=[int(meta[i].attrs["SCAN_NUMBER"]) for i in keep],
+        pairs=pairs, lut=lut, nant=nant, freq=freq,
+        chan_width=float(np.abs(sub.spws[sub.ddid_spw[ddid]].chan_width).mean()),
+        corr_names=corr_names, feeds=corr_feeds(corr_names),
+        n_row=sum(len(t) for t, _, _ in cols),
+        dt=float(steps[steps > 0].min()) if (steps > 0).any() else 1.0, ddid=ddid,
+    )  # fmt: skip
+    return layout, keep
+
+
+def term_state(spec: TermSpec, layout: Layout) -> TermState:
+    kind = TERM_TYPES[spec.type]
+    nt = samples(f"time-interval {spec.name}=", spec.time_interval, layout.dt, "s")
+    nf = samples(f"freq-interval {spec.name}=", spec.freq_interval, layout.chan_width, "Hz")
+    times = time_intervals(layout.utimes, nt)
+    bins = freq_bins(layout.freq, nf, kind.per_channel)
+    shape = (times.n, bins.n, layout.nant, 2)
+    theta = kind.initial(shape)
+    if spec.load_from:
+        theta = tables.initial_params(spec, kind, times, bins, layout)
+    return TermState(spec, kind, times, bins, theta, np.zeros(shape, bool))
+
+
+def lookup_of(states: list[TermState], layout: Layout) -> Lookup:
+    return Lookup(
+        utimes=layout.utimes,
+        tmaps=[s.times.tmaps for s in states],
+        chan_bins=[s.bins.chan_bin for s in states],
+        gains=[s.gains for s in states],
+        flags=[s.bin_flags for s in states],
+    )
+
+
+def read_partitions(cfg, sub, keep: list[int], plan: Plan, model_cols, columns):
+    """The partitions' columns, rows in time order, weights zero where flagged."""
+    weight_col = "WEIGHT_SPECTRUM" if "WEIGHT_SPECTRUM" in columns else "WEIGHT"
+    wanted = [cfg.data_column, *dict.fromkeys(c for _, c in model_cols), "FLAG", "FLAG_ROW",
+              weight_col, "TIME", "ANTENNA1", "ANTENNA2"]  # fmt: skip
+    wanted = [
+        c for c in dict.fromkeys(wanted) if c in columns or c in ("TIME", "ANTENNA1", "ANTENNA2")
+    ]
+    dss = io.open_dataset(cfg.dataset, columns=wanted, row_chunk=plan.rows, sort_by=("TIME",))
+    dss = [dss[i] for i in keep]
+    parts = []
+    for ds in dss:
+        vis = ds[cfg.data_column].data
+        model = sum(sign * ds[c].data for sign, c in model_cols)
+        flag = ds.FLAG.data
+        if "FLAG_ROW" in ds:
+            flag = flag | ds.FLAG_ROW.data[:, None, None]
+        weight = ds[weight_col].data
+        if weight.ndim == 2:
+            weight = weight[:, None, :]
+        good = ~flag & da.isfinite(vis) & da.isfinite(model)
+        weight = da.where(good, weight, 0).astype(np.float32)
+        clean_vis = da.where(good, vis, 0).astype(np.complex64)
+        clean_model = da.where(good, model, 0).astype(np.complex64)
+        parts.append((clean_vis, clean_model, weight, ds, vis, model))
+    return parts
+
+
+def make_partitions(parts, layout: Layout, keep_in_memory: bool) -> list[Partition]:
+    arrays = [(v, m, w, ds.TIME.data, ds.ANTENNA1.data, ds.ANTENNA2.data)
+              for v, m, w, ds, _, _ in parts]  # fmt: skip
+    if keep_in_memory:
+        arrays = dask.persist(*arrays)
+    return [Partition(*a, utimes=u) for a, u in zip(arrays, layout.utimes, strict=True)]
+
+
+def ref_index(ref: str, sub: io.Subtables, layout: Layout) -> int:
+    names = sub.antennas.names
+    idx = names.index(ref) if ref in names else int(ref) if ref.isdigit() else -1
+    if not 0 <= idx < layout.nant or not (layout.pairs == idx).any():
+        raise OptionError(
+            f"--ref-ant {ref}: no such antenna in the data; give an index (0-{layout.nant - 1}) "
+            f"or a name such as {names[int(layout.pairs[0, 0])]}"
+        )
+    return idx
+
+
+@dataclass
+class Result:
+    states: list[TermState]
+    report: list[dict]
+    layout: Layout
+    plan: Plan
+    outputs: dict[str, str]
+
+
+def solve_chain(cfg: CalibrateConfig, states, parts, layout, ref: int, sub) -> list[dict]:
+    report = []
+    n = len(states)
+    for step, n_iter in enumerate(cfg.iter_recipe):
+        k, cycle = step % n, step // n
+        state = states[k]
+        if n_iter == 0:
+            continue
+        how = None
+        if cycle >= 1 and (cfg.robust or cfg.mad_threshold > 0):
+            how = Reweight(cfg.dof if cfg.robust else None, cfg.mad_threshold or None)
+        lookup = lookup_of(states, layout)
+        tree = term_stats(parts, k, lookup, layout.lut, layout.feeds, len(state.bins.fmap), how)
+        ((t0, *sums),) = compute(tree, description=f"{state.spec.name}: pass {step + 1}")
+        stats = _placed(t0, sums, state.times.n)
+        if step == 0 and not _has_data(stats, layout, ref):
+            raise OptionError(
+                f"--ref-ant {cfg.ref_ant}: the reference antenna has no unflagged data: "
+                "choose another antenna"
+            )
+        geo = Geometry(layout.pairs, layout.feeds, layout.nant, state.bins.fmap, state.bins.nu,
+                       state.bins.freq)  # fmt: skip
+        sol = solve(state.kind, state.theta, stats, geo, max_iter=n_iter, tol=cfg.tol, ref=ref,
+                    min_baselines=cfg.min_baselines,
+                    initialise=cycle == 0 and not state.spec.load_from)  # fmt: skip
+        state.theta, state.flags = sol.theta, sol.flags
+        state.solutions.append(sol)
+        report.append(_step_report(state, sol, cycle, how))
+    return report
+
+
+def _placed(t0, arrays, nt):
+    out = []
+    for a in arrays:
+        full = np.zeros((nt, *a.shape[1:]), a.dtype)
+        full[t0 : t0 + len(a)] = a
+        out.append(full)
+    return Stats(*out)
+
+
+def _has_data(stats: Stats, layout: Layout, ref: int) -> bool:
+    bl = np.flatnonzero((layout.pairs == ref).any(axis=1))
+    return bool((stats.W[:, :, bl] > 0).any())
+
+
+def _step_report(state: TermState, sol: Solution, cycle: int, how) -> dict:
+    active = sol.samples > 0
+    dof = 2 * sol.samples[active].sum()
+    entry = {
+        "term": state.spec.name,
+        "type": state.spec.type,
+        "cycle": cycle + 1,
+        "intervals": int(active.sum()),
+        "iterations_max": int(sol.iterations.max(initial=0)),
+        "iterations_mean": float(sol.iterations[active].mean()) if active.any() else 0.0,
+        "converged_fraction": float(sol.converged[active].mean()) if active.any() else 0.0,
+        "chi2_before": float(sol.chi2_before[active].sum() / dof) if dof else None,
+        "chi2_after": float(sol.chi2_after[active].sum() / dof) if dof else None,
+        "flagged_fraction": float(sol.flags.mean()),
+        "robust": how is not None,
+    }
+    log.info(
+        "%s (%s), cycle %d: %d intervals, %d iterations at most, %.1f%% converged, "
+        "reduced chi2 %.4g -> %.4g", entry["term"], entry["type"], entry["cycle"],
+        entry["intervals"], entry["iterations_max"], 100 * entry["converged_fraction"],
+        entry["chi2_before"] or 0, entry["chi2_after"] or 0,
+    )  # fmt: skip
+    return entry
+
+
+def check_columns(cfg: CalibrateConfig, columns: set[str]) -> list[tuple[int, str]]:
+    if cfg.data_column not in columns:
+        raise ColumnError(
+            f"--data-column {cfg.data_column}: '{cfg.dataset}' has no such column "
+            f"(it has {', '.join(sorted(c for c in columns if 'DATA' in c))})"
+        )
+    model_cols = model_terms(cfg.model_column)
+    for _, c in model_cols:
+        if c not in columns:
+            raise ColumnError(
+                f"--model-column {cfg.model_column}: '{cfg.dataset}' has no column {c}; "
+                "predict one with rc-predict"
+            )
+    for col in cfg.output_columns:
+        if col.upper() in PROTECTED_COLUMNS or col == cfg.data_column:
+            raise OptionError(
+                f"--output-column {col} would overwrite the observation's data or model: "
+                "write to CORRECTED_DATA or another new column"
+            )
+    return model_cols
+
+
+def run(cfg: CalibrateConfig, *, memory_budget: int, threads: int) -> Result:
+    sub = io.open_subtables(cfg.dataset)
+    columns = io.column_names(cfg.dataset)
+    model_cols = check_columns(cfg, columns)
+    layout, keep = read_layout(cfg.dataset, sub, cfg.ddid, cfg.fields)
+    if layout.feeds.shape[0] == 0:
+        raise UnsupportedLayoutError("no correlations to calibrate")
+    states = [term_state(spec, layout) for spec in cfg.terms]
+    ref = ref_index(cfg.ref_ant, sub, layout)
+    passes = sum(1 for n in cfg.iter_recipe if n) + (1 if cfg.output_columns else 0)
+    plan = make_plan(
+        n_row=layout.n_row, nchan=len(layout.freq), ncorr=len(layout.corr_names),
+        stats_bins=[s.times.n * len(s.bins.fmap) for s in states], nbl=len(layout.pairs),
+        chunk_bins=[len(s.bins.fmap) for s in states], memory_budget=memory_budget,
+        threads=threads, passes=passes,
+    )  # fmt: skip
+    log.info(plan.describe())
+    raw = read_partitions(cfg, sub, keep, plan, model_cols, columns)
+    parts = make_partitions(raw, layout, plan.keep and passes > 1)
+    report = solve_chain(cfg, states, parts, layout, ref, sub)
+    if cfg.gain_table:
+        tables.write(cfg.gain_table, states, layout, sub, cfg)
+    outputs = {}
+    if cfg.output_columns:
+        lookup = lookup_of(states, layout)
+        outs = []
+        for i, (_, _, w, ds, vis, model) in enumerate(raw):
+            p = Partition(vis, model, w, ds.TIME.data, ds.ANTENNA1.data, ds.ANTENNA2.data,
+                          layout.utimes[i])  # fmt: skip
+            new = {col: (dims.VIS, apply_chain(p, i, lookup, layout.feeds, prod).rechunk(
+                ds[cfg.data_column].data.chunks)) for col, prod in
+                zip(cfg.output_columns, cfg.output_products, strict=True)}  # fmt: skip
+            outs.append(ds.assign(new))
+        with io.column_transaction(cfg.dataset, list(cfg.output_columns)):
+            writes = io.write_columns(outs, cfg.dataset, list(cfg.output_columns))
+            compute(writes, description=f"writing {', '.join(cfg.output_columns)}")
+        outputs = dict(zip(cfg.output_columns, cfg.output_products, strict=True))
+    return Result(states, report, layout, plan, outputs)

@@ -1,0 +1,199 @@
+"""Passes over the visibilities: one per term solve, reducing every chunk to its term's
+sufficient statistics, and one to write the output products.
+
+A chunk may hold any rows: its statistics cover the solution intervals its rows fall in, and
+a tree of additions merges neighbouring chunks, so an interval spanning many chunks (a
+bandpass over a whole scan) is summed without ever holding its visibilities at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import dask
+import dask.array as da
+import numpy as np
+
+from radiocloud.core.kernels.calibrate.kernels import (
+    accumulate_stats,
+    apply_products,
+    whitened_residuals,
+)
+
+MEDIAN_CHI2_2DOF = 2 * np.log(2)  # median of w|r|² for correct weights (χ², 2 dof)
+
+
+@dataclass(frozen=True)
+class Partition:
+    """One partition's columns, rows chunked alike; ``weight`` is zero where flagged."""
+
+    vis: da.Array
+    model: da.Array
+    weight: da.Array
+    time: da.Array
+    ant1: da.Array
+    ant2: da.Array
+    utimes: np.ndarray  # sorted unique TIME
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """How each gain of a chain is found: per term, the interval of each unique time of
+    each partition, and the bin of each channel; and the term's gains (time, bin, ant,
+    feed) with their flags."""
+
+    utimes: Sequence[np.ndarray]  # [partition] sorted unique TIME
+    tmaps: Sequence[Sequence[np.ndarray]]  # [term][partition] (utime,) -> time index
+    chan_bins: Sequence[np.ndarray]  # [term] (chan,) -> bin
+    gains: Sequence[np.ndarray]  # [term] (time, bin, ant, feed) complex
+    flags: Sequence[np.ndarray]  # [term] (time, bin, ant, feed) bool
+
+    def product(self, part: int, uniq: np.ndarray, skip: int | None = None):
+        """The chain's gains (utime, chan, ant, feed) at the given unique times of a
+        partition (without term ``skip``), and their flags."""
+        g = f = None
+        for j, (gains, flags) in enumerate(zip(self.gains, self.flags, strict=True)):
+            if j == skip:
+                continue
+            t = self.tmaps[j][part][uniq]
+            gj = gains[t][:, self.chan_bins[j]]
+            fj = flags[t][:, self.chan_bins[j]]
+            g, f = (gj, fj) if g is None else (g * gj, f | fj)
+        return g, f
+
+
+@dataclass(frozen=True)
+class Reweight:
+    """Robust weights for a pass: Student-t with ``dof`` degrees of freedom (None: off) and
+    flags beyond ``mad`` robust standard deviations (None: off), from residuals against the
+    current chain."""
+
+    dof: float | None
+    mad: float | None
+
+
+def _rows(ds_time, utimes):
+    ut = np.searchsorted(utimes, ds_time)
+    uniq, row_h = np.unique(ut, return_inverse=True)
+    return ut, uniq, row_h.astype(np.int64)
+
+
+def reweight(weight, e2, how: Reweight) -> np.ndarray:
+    """Weights after MAD flagging and Student-t reweighting of the whitened residuals."""
+    good = weight > 0
+    if not good.any():
+        return weight
+    scale = np.median(e2[good]) / MEDIAN_CHI2_2DOF  # 1 when the weights are right
+    if scale <= 0:
+        return weight
+    z = e2 / scale
+    out = weight.copy()
+    if how.mad is not None:
+        out[z > how.mad**2] = 0.0
+    if how.dof is not None:
+        out *= ((how.dof + 2) / (how.dof + z)).astype(out.dtype)
+    return out
+
+
+def _chunk_stats(vis, model, weight, time, ant1, ant2, *, part, k, lookup, lut, feeds, nbins,
+                 how):  # fmt: skip
+    ut, uniq, row_h = _rows(time, lookup.utimes[part])
+    nchan = vis.shape[1]
+    others, _ = lookup.product(part, uniq, skip=k)
+    if others is None:
+        others = np.ones((len(uniq), nchan, lut.shape[0], 2), np.complex128)
+    rt = lookup.tmaps[k][part][ut]
+    t0 = int(rt.min())
+    if how is not None:
+        own = lookup.gains[k][lookup.tmaps[k][part][uniq]][:, lookup.chan_bins[k]]
+        e2 = whitened_residuals(vis, model, weight, row_h, ant1, ant2, feeds, others * own)
+        weight = reweight(weight, e2, how)
+    nt = int(rt.max()) - t0 + 1
+    ncorr = vis.shape[2]
+    S = np.zeros((nt, nbins, lut.max() + 1, ncorr), np.complex128)
+    W = np.zeros(S.shape)
+    D = np.zeros((nt, nbins))
+    C = np.zeros((nt, nbins))
+    accumulate_stats(vis, model, weight, rt - t0, row_h, lookup.chan_bins[k], lut[ant1, ant2],
+                     ant1, ant2, feeds, np.ascontiguousarray(others), S, W, D, C)  # fmt: skip
+    return t0, S, W, D, C
+
+
+def _merge(x, y):
+    t0 = min(x[0], y[0])
+    t1 = max(x[0] + len(x[1]), y[0] + len(y[1]))
+    out = [t0]
+    for a, b in zip(x[1:], y[1:], strict=True):
+        total = np.zeros((t1 - t0, *a.shape[1:]), a.dtype)
+        total[x[0] - t0 : x[0] - t0 + len(a)] += a
+        total[y[0] - t0 : y[0] - t0 + len(b)] += b
+        out.append(total)
+    return tuple(out)
+
+
+def _tree(leaves: list):
+    while len(leaves) > 1:
+        pairs = [
+            dask.delayed(_merge)(a, b) for a, b in zip(leaves[::2], leaves[1::2], strict=False)
+        ]
+        leaves = pairs + ([leaves[-1]] if len(leaves) % 2 else [])
+    return leaves[0]
+
+
+def _blocks(*arrays: da.Array) -> list[tuple]:
+    """Each row chunk's blocks of ``arrays`` (one chunk along their other axes)."""
+    return list(zip(*(a.to_delayed().ravel() for a in arrays), strict=True))
+
+
+def term_stats(parts: Sequence[Partition], k: int, lookup, lut, feeds, nbins: int,
+               how: Reweight | None):  # fmt: skip
+    """A delayed (t0, S, W, D, C): term ``k``'s statistics summed over every chunk, with the
+    chain's other terms at their current gains."""
+    shared = dask.delayed(lookup, pure=True)
+    leaves = []
+    for i, p in enumerate(parts):
+        for blocks in _blocks(p.vis, p.model, p.weight, p.time, p.ant1, p.ant2):
+            leaves.append(dask.delayed(_chunk_stats)(
+                *blocks, part=i, k=k, lookup=shared, lut=lut, feeds=feeds, nbins=nbins, how=how
+            ))  # fmt: skip
+    return _tree(leaves)
+
+
+def _chunk_apply(vis, model, time, ant1, ant2, *, part, lookup, feeds, corrected, residual):
+    time, ant1, ant2 = time.ravel(), ant1.ravel(), ant2.ravel()
+    _, uniq, row_h = _rows(time, lookup.utimes[part])
+    g, f = lookup.product(part, uniq)
+    out = np.empty(vis.shape, vis.dtype)
+    apply_products(vis, model, row_h, ant1, ant2, feeds, np.ascontiguousarray(g),
+                   np.ascontiguousarray(f), corrected, residual, out)  # fmt: skip
+    return out
+
+
+def _chunk_gain_flags(time, ant1, ant2, *, part, lookup, feeds, nchan):
+    time, ant1, ant2 = time.ravel(), ant1.ravel(), ant2.ravel()
+    _, uniq, row_h = _rows(time, lookup.utimes[part])
+    _, f = lookup.product(part, uniq)
+    fa = f[row_h[:, None], :, ant1[:, None], feeds[None, :, 0]]  # (row, corr, chan)
+    fb = f[row_h[:, None], :, ant2[:, None], feeds[None, :, 1]]
+    return np.moveaxis(fa | fb, 1, 2)
+
+
+def apply_chain(p: Partition, part: int, lookup, feeds, product: str) -> da.Array:
+    """The output product ('corrected', 'residual' or 'corrected-residual') of a partition."""
+    corrected = product in ("corrected", "corrected-residual")
+    residual = product in ("residual", "corrected-residual")
+    return da.map_blocks(
+        _chunk_apply, p.vis, p.model, p.time[:, None, None], p.ant1[:, None, None],
+        p.ant2[:, None, None], dtype=p.vis.dtype, part=part, lookup=lookup, feeds=feeds,
+        corrected=corrected, residual=residual,
+    )  # fmt: skip
+
+
+def gain_flags(p: Partition, part: int, lookup, feeds) -> da.Array:
+    """(row, chan, corr) True where a sample's gains are flagged."""
+    return da.map_blocks(
+        _chunk_gain_flags, p.time[:, None, None], p.ant1[:, None, None], p.ant2[:, None, None],
+        dtype=bool, chunks=p.vis.chunks, part=part, lookup=lookup, feeds=feeds,
+        nchan=p.vis.shape[1],
+    )  # fmt: skip

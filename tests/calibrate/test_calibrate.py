@@ -1,0 +1,260 @@
+"""rc-calibrate on simulated observations with known gains: accuracy against the noise bound,
+chains, memory, robustness, products, tables, and bad input."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from casacore.tables import table
+
+from radiocloud.core.io import read_gain_table
+
+from .conftest import apply, calibrate, columns, copy, simulate, truth
+
+
+def chain_gains(table_path, times, freqs) -> np.ndarray:
+    """(time, chan, ant, feed) product of a table's terms, each at the interval holding the
+    time and the bin nearest the channel."""
+    terms, _ = read_gain_table(str(table_path))
+    out = 1
+    for ds in terms.values():
+        ti = np.abs(ds.gain_time.values[None] - times[:, None]).argmin(1)
+        fi = np.abs(ds.gain_freq.values[None] - freqs[:, None]).argmin(1)
+        out = out * ds.gains.values[:, :, :, 0, :][ti][:, fi]
+    return out
+
+
+def gauge(g, ref=0):
+    r = g[:, :, ref : ref + 1]
+    return g * np.conj(r) / np.abs(r)
+
+
+def noise_bound(ms, g_true) -> np.ndarray:
+    """(time, ant, feed) expected rms error of a gain solved per integration over the band:
+    sqrt(2 / A), A = Σ w |g_q M_pq|² over the antenna's baselines and channels."""
+    c = columns(ms, "TIME", "ANTENNA1", "ANTENNA2", "MODEL_DATA", "WEIGHT")
+    times = np.unique(c["TIME"])
+    t = np.searchsorted(times, c["TIME"])
+    nant = g_true.shape[2]
+    A = np.zeros((len(times), nant, 2))
+    for feed in range(2):
+        w = c["WEIGHT"][:, feed][:, None]
+        m2 = np.abs(c["MODEL_DATA"][:, :, feed]) ** 2
+        gq = np.abs(g_true[t, :, c["ANTENNA2"], feed]) ** 2
+        gp = np.abs(g_true[t, :, c["ANTENNA1"], feed]) ** 2
+        np.add.at(A[:, :, feed], (t, c["ANTENNA1"]), (w * m2 * gq).sum(1))
+        np.add.at(A[:, :, feed], (t, c["ANTENNA2"]), (w * m2 * gp).sum(1))
+    return np.sqrt(2 / A)
+
+
+def digest(path) -> str:
+    h = hashlib.sha1(usedforsecurity=False)
+    for f in sorted(Path(path).rglob("*")):
+        if f.is_file() and f.name != "table.lock":
+            h.update(f.read_bytes())
+    return h.hexdigest()
+
+
+def test_g_recovers_injected_gains_within_the_noise(g_ms, tmp_path):
+    """Per-integration complex gains: rms error within 1.5x the noise bound sqrt(2/A) (and
+    not below a third of it: the errors are noise, as they should be)."""
+    ms = copy(g_ms, tmp_path)
+    assert calibrate(ms, "--terms", "G", "--time-interval", "1", "--gain-table",
+                     tmp_path / "g.zarr", "--iter-recipe", "100") == 0  # fmt: skip
+    tr = truth(ms)
+    est = chain_gains(tmp_path / "g.zarr", tr["time"], tr["freq"])
+    err = np.abs(gauge(est) - gauge(tr["gains"]))[:, 0]  # gains are flat across the band
+    bound = noise_bound(ms, tr["gains"])
+    rms, expected = np.sqrt((err**2).mean()), np.sqrt((bound**2).mean())
+    assert expected / 3 < rms < 1.5 * expected
+
+
+def test_k_then_g_recovers_delays_and_gains(kg_ms, tmp_path):
+    """K (delay with offset, whole scan) then G (per integration), two cycles: delays within
+    0.05 ns of the truth at SNR > 50 per antenna, and the corrected residual at the noise."""
+    ms = copy(kg_ms, tmp_path)
+    report = tmp_path / "report.json"
+    assert calibrate(ms, "--terms", "K,G", "--time-interval", "K=0,G=1", "--iter-recipe",
+                     "30,30,30,30", "--gain-table", tmp_path / "kg.zarr", "--report", report,
+                     "--output-column", "CORRECTED_RESIDUAL", "--output-product",
+                     "corrected-residual") == 0  # fmt: skip
+    tr = truth(ms)
+    terms, _ = read_gain_table(str(tmp_path / "kg.zarr"))
+    tau = terms["K"].params.sel(param="delay").values[0, 0, :, 0, :]
+    want = tr["delay"] - tr["delay"][:1]
+    snr = 1 / noise_bound(ms, tr["gains"]).mean(axis=0)  # per antenna and feed, one integration
+    assert snr.min() * np.sqrt(len(tr["time"])) > 50
+    assert np.abs(tau - want).max() < 0.05
+    c = columns(ms, "CORRECTED_RESIDUAL", "WEIGHT", "FLAG")
+    z = np.abs(c["CORRECTED_RESIDUAL"]) ** 2 * c["WEIGHT"][:, None, :] / 2
+    # the corrected residual is noise / |g|²: close to 1 in units of the thermal noise
+    assert np.sqrt(z[~c["FLAG"]].mean()) == pytest.approx(1.0, abs=0.1)
+    import json
+
+    steps = json.loads(report.read_text())["steps"]
+    assert [s["term"] for s in steps] == ["K", "G", "K", "G"]
+    assert steps[-1]["chi2_after"] == pytest.approx(1.0, abs=0.03)
+
+
+def test_apply_of_the_solution_leaves_residuals_at_the_noise(g_ms, tmp_path):
+    ms = copy(g_ms, tmp_path)
+    assert calibrate(ms, "--terms", "G", "--output-column", "RESIDUAL",
+                     "--output-product", "residual") == 0  # fmt: skip
+    c = columns(ms, "RESIDUAL", "WEIGHT", "FLAG", "DATA", "MODEL_DATA")
+    z = np.abs(c["RESIDUAL"]) ** 2 * c["WEIGHT"][:, None, :] / 2
+    assert z[~c["FLAG"]].mean() == pytest.approx(1.0, abs=0.05)
+    before = np.abs(c["DATA"] - c["MODEL_DATA"]) ** 2 * c["WEIGHT"][:, None, :] / 2
+    assert before.mean() > 100  # the uncalibrated residual is far above the noise
+
+
+def test_gain_table_round_trips_through_apply_and_load_from(g_ms, tmp_path):
+    ms = copy(g_ms, tmp_path)
+    table_path = tmp_path / "g.zarr"
+    assert calibrate(ms, "--terms", "G", "--gain-table", table_path,
+                     "--output-column", "CORRECTED_DATA") == 0  # fmt: skip
+    assert apply(ms, "--gain-table", table_path, "--output-column", "CORRECTED_2") == 0
+    c = columns(ms, "CORRECTED_DATA", "CORRECTED_2")
+    np.testing.assert_array_equal(c["CORRECTED_DATA"], c["CORRECTED_2"])
+    # zero iterations from a loaded table: the same gains come back out
+    assert calibrate(ms, "--terms", "G", "--load-from", f"G={table_path}", "--iter-recipe", "0",
+                     "--gain-table", tmp_path / "again.zarr") == 0  # fmt: skip
+    a, _ = read_gain_table(str(table_path))
+    b, _ = read_gain_table(str(tmp_path / "again.zarr"))
+    np.testing.assert_array_equal(a["G"].gains.values, b["G"].gains.values)
+    np.testing.assert_array_equal(a["G"].gain_time.values, b["G"].gain_time.values)
+
+
+def test_chunks_do_not_change_the_solution(g_ms, tmp_path):
+    """Solution intervals are independent of dask chunks: tiny chunks give the same gains."""
+    ms = copy(g_ms, tmp_path)
+    for name, budget in (("big", "2GiB"), ("small", "3MiB")):
+        assert calibrate(ms, "--terms", "G", "--time-interval", "4", "--gain-table",
+                         tmp_path / f"{name}.zarr", "--memory-budget", budget) == 0  # fmt: skip
+    a, _ = read_gain_table(str(tmp_path / "big.zarr"))
+    b, _ = read_gain_table(str(tmp_path / "small.zarr"))
+    np.testing.assert_allclose(a["G"].gains.values, b["G"].gains.values, rtol=1e-9, atol=1e-12)
+
+
+def test_robust_solve_ignores_injected_rfi(g_ms, tmp_path):
+    """3% of samples hit by strong RFI (30x the typical visibility): the robust solve (three
+    cycles, two of them reweighted) stays within the noise bound; the plain solve does not."""
+    ms = copy(g_ms, tmp_path)
+    with table(str(ms), readonly=False, ack=False) as t:
+        data = t.getcol("DATA")
+        rng = np.random.default_rng(7)
+        hit = rng.random(data.shape) < 0.03
+        scale = 30 * np.median(np.abs(data))
+        data[hit] += scale * np.exp(2j * np.pi * rng.random(hit.sum()))
+        t.putcol("DATA", data)
+    tr = truth(ms)
+    bound = np.sqrt((noise_bound(ms, tr["gains"]) ** 2).mean())
+    errs = {}
+    for robust in ("--robust", "--no-robust"):
+        out = tmp_path / f"{robust}.zarr"
+        assert calibrate(ms, "--terms", "G", robust, "--iter-recipe", "50",
+                         "--gain-table", out) == 0  # fmt: skip
+        est = chain_gains(out, tr["time"], tr["freq"])
+        errs[robust] = np.sqrt((np.abs(gauge(est) - gauge(tr["gains"]))[:, 0] ** 2).mean())
+    assert errs["--robust"] < 1.5 * bound
+    assert errs["--no-robust"] > 5 * bound
+
+
+def test_flagged_antenna_gets_flagged_gains(g_ms, tmp_path):
+    ms = copy(g_ms, tmp_path)
+    with table(str(ms), readonly=False, ack=False) as t:
+        flag = t.getcol("FLAG")
+        a1, a2 = t.getcol("ANTENNA1"), t.getcol("ANTENNA2")
+        flag[(a1 == 3) | (a2 == 3)] = True
+        t.putcol("FLAG", flag)
+    assert calibrate(ms, "--terms", "G", "--gain-table", tmp_path / "g.zarr",
+                     "--output-column", "CORRECTED_DATA") == 0  # fmt: skip
+    terms, _ = read_gain_table(str(tmp_path / "g.zarr"))
+    g = terms["G"]
+    assert g.gain_flags.values[:, :, 3].all()
+    assert not g.gain_flags.values[:, :, [0, 1, 2, 4]].any()
+    assert np.isfinite(g.gains.values).all()
+    c = columns(ms, "CORRECTED_DATA", "ANTENNA1", "ANTENNA2")
+    rows = (c["ANTENNA1"] == 3) | (c["ANTENNA2"] == 3)
+    assert (c["CORRECTED_DATA"][rows] == 0).all()
+    assert np.isfinite(c["CORRECTED_DATA"]).all()
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["--terms", "G", "--type", "G=wobble"], "--type G=wobble"),
+        (["--terms", "X"], "term X has no type"),
+        (["--terms", "G", "--time-interval", "12s"], "not a multiple"),
+        (["--terms", "G", "--ref-ant", "99"], "--ref-ant 99"),
+        (["--terms", "G", "--model-column", "NOPE"], "--model-column NOPE"),
+        (["--terms", "G", "--output-column", "DATA"], "--output-column DATA"),
+        (["--terms", "K,G", "--iter-recipe", "5"], "--iter-recipe 5"),
+        (["--terms", "G", "--time-interval", "H=3"], "there is no term H"),
+    ],
+)
+def test_bad_input_is_one_line_and_leaves_the_data(g_ms, tmp_path, capfd, args, words):
+    ms = copy(g_ms, tmp_path)
+    before = digest(ms)
+    out = [] if "--output-column" in args else ["--output-column", "CORRECTED_DATA"]
+    assert calibrate(ms, *args, *out) == 2
+    err = capfd.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    assert err[0].startswith("rc-calibrate: error:")
+    assert words in err[0]
+    assert digest(ms) == before
+
+
+def test_fully_flagged_reference_antenna_is_refused(g_ms, tmp_path, capfd):
+    ms = copy(g_ms, tmp_path)
+    with table(str(ms), readonly=False, ack=False) as t:
+        flag = t.getcol("FLAG")
+        flag[(t.getcol("ANTENNA1") == 0) | (t.getcol("ANTENNA2") == 0)] = True
+        t.putcol("FLAG", flag)
+    before = digest(ms)
+    assert calibrate(ms, "--terms", "G", "--output-column", "CORRECTED_DATA") == 2
+    assert "--ref-ant 0" in capfd.readouterr().err
+    assert digest(ms) == before
+
+
+def test_bandpass_over_the_band_fits_a_budget_smaller_than_its_data(tmp_path):
+    """A bandpass (per channel, the whole scan) from 264 MB of visibilities with a 48 MiB
+    budget: peak memory above the app's baseline (the same run on a tiny MS) stays far below
+    the data's size, and the bandpass matches the truth within the noise."""
+    big = tmp_path / "big.ms"
+    assert simulate(big, "--antennas", "32", "--channels", "256", "--integrations", "60",
+                    "--correlations", "2", "--model-data", "--no-gains", "--no-delays",
+                    "--no-rfi") == 0  # fmt: skip
+    tiny = tmp_path / "tiny.ms"
+    assert simulate(tiny, "--antennas", "4", "--channels", "256", "--integrations", "2",
+                    "--correlations", "2", "--model-data", "--no-gains", "--no-delays",
+                    "--no-rfi") == 0  # fmt: skip
+
+    def peak(ms) -> int:
+        code = (
+            "import sys\n"
+            "from radiocloud.calibrate.cli import app\n"
+            "from radiocloud.core.cli import run_cli\n"
+            "rc = run_cli(app, 'rc-calibrate', sys.argv[1:])\n"
+            "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0]\n"
+            "print('PEAK', int(hwm.split()[1]) * 1024)\n"
+            "sys.exit(rc)\n"
+        )
+        args = [str(ms), "--terms", "B", "--gain-table", str(ms) + ".zarr",
+                "--memory-budget", "48MiB", "--threads", "2"]  # fmt: skip
+        run = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True)
+        assert run.returncode == 0, run.stderr
+        return int(next(x for x in run.stdout.splitlines() if x.startswith("PEAK")).split()[1])
+
+    data_bytes = sum(f.stat().st_size for f in big.rglob("table.f*"))
+    growth = peak(big) - peak(tiny)
+    assert data_bytes > 200e6
+    assert growth < 150e6  # the budget plus the statistics and dask's bookkeeping
+    tr = truth(big)
+    est = chain_gains(str(big) + ".zarr", tr["time"][:1], tr["freq"])
+    err = np.abs(gauge(est) - gauge(tr["gains"][:1]))
+    assert np.sqrt((err**2).mean()) < 0.02
