@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from casacore.tables import table
 
-from radiocloud.core.io import read_gain_table
+from radiocloud.core.io import list_versions, read_gain_table
 
 from .conftest import apply, calibrate, columns, copy, simulate, truth
 
@@ -165,23 +165,31 @@ def test_robust_solve_ignores_injected_rfi(g_ms, tmp_path):
 
 
 def test_flagged_antenna_gets_flagged_gains(g_ms, tmp_path):
+    """Antenna 3 fully flagged, antenna 5 left with 2 baselines (< --min-baselines 4): both
+    get flagged gains, finite values; their samples' products are 0 and now flagged (FLAG
+    saved as a flag version first); every other antenna is solved."""
     ms = copy(g_ms, tmp_path)
     with table(str(ms), readonly=False, ack=False) as t:
         flag = t.getcol("FLAG")
         a1, a2 = t.getcol("ANTENNA1"), t.getcol("ANTENNA2")
         flag[(a1 == 3) | (a2 == 3)] = True
+        keep5 = ((a1 == 5) & np.isin(a2, [6, 7])) | ((a2 == 5) & np.isin(a1, [6, 7]))
+        flag[((a1 == 5) | (a2 == 5)) & ~keep5] = True
         t.putcol("FLAG", flag)
     assert calibrate(ms, "--terms", "G", "--gain-table", tmp_path / "g.zarr",
                      "--output-column", "CORRECTED_DATA") == 0  # fmt: skip
     terms, _ = read_gain_table(str(tmp_path / "g.zarr"))
     g = terms["G"]
-    assert g.gain_flags.values[:, :, 3].all()
-    assert not g.gain_flags.values[:, :, [0, 1, 2, 4]].any()
+    assert g.gain_flags.values[:, :, [3, 5]].all()
+    assert not g.gain_flags.values[:, :, [0, 1, 2, 4, 6, 7, 8]].any()
     assert np.isfinite(g.gains.values).all()
-    c = columns(ms, "CORRECTED_DATA", "ANTENNA1", "ANTENNA2")
-    rows = (c["ANTENNA1"] == 3) | (c["ANTENNA2"] == 3)
+    c = columns(ms, "CORRECTED_DATA", "ANTENNA1", "ANTENNA2", "FLAG")
+    rows = np.isin(c["ANTENNA1"], [3, 5]) | np.isin(c["ANTENNA2"], [3, 5])
     assert (c["CORRECTED_DATA"][rows] == 0).all()
-    assert np.isfinite(c["CORRECTED_DATA"]).all()
+    assert c["FLAG"][rows].all()
+    assert not c["FLAG"][~rows].any()
+    assert (c["CORRECTED_DATA"][~rows] != 0).all()
+    assert any(v.name.startswith("rc-calibrate-") for v in list_versions(str(ms)))
 
 
 @pytest.mark.parametrize(
@@ -258,3 +266,16 @@ def test_bandpass_over_the_band_fits_a_budget_smaller_than_its_data(tmp_path):
     est = chain_gains(str(big) + ".zarr", tr["time"][:1], tr["freq"])
     err = np.abs(gauge(est) - gauge(tr["gains"][:1]))
     assert np.sqrt((err**2).mean()) < 0.02
+
+
+def test_sky_model_predicted_on_the_fly_matches_the_model_column(g_ms, tmp_path):
+    """--sky-model predicts the component list with rc-predict's DFT kernel: the same gains
+    as against MODEL_DATA (the simulator's prediction of the same list)."""
+    ms = copy(g_ms, tmp_path)
+    sky = ms.with_suffix(".truth") / "skymodel.txt"
+    assert calibrate(ms, "--terms", "G", "--gain-table", tmp_path / "col.zarr") == 0
+    assert calibrate(ms, "--terms", "G", "--sky-model", sky, "--gain-table",
+                     tmp_path / "sky.zarr") == 0  # fmt: skip
+    a, _ = read_gain_table(str(tmp_path / "col.zarr"))
+    b, _ = read_gain_table(str(tmp_path / "sky.zarr"))
+    np.testing.assert_allclose(a["G"].gains.values, b["G"].gains.values, atol=1e-5)

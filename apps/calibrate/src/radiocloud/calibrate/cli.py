@@ -169,6 +169,13 @@ def calibrate(
             help="Model column, or a sum of columns (MODEL_DATA+MODEL_2) (default: MODEL_DATA)."
         ),
     ] = None,
+    sky_model: Annotated[
+        str | None,
+        typer.Option(
+            help="A WSClean component list to predict as the model, on the fly "
+            "(instead of --model-column)."
+        ),
+    ] = None,
     ddid: Annotated[int | None, typer.Option(help="DATA_DESC_ID to calibrate.")] = None,
     field: Annotated[str | None, typer.Option(help="FIELD_IDs to calibrate (0,2).")] = None,
     output_column: Annotated[
@@ -180,6 +187,15 @@ def calibrate(
         typer.Option(
             help="What each output column holds: corrected, residual or "
             "corrected-residual (default: corrected).",
+            rich_help_panel=OUTPUT,
+        ),
+    ] = None,
+    propagate_flags: Annotated[
+        bool | None,
+        typer.Option(
+            "--propagate-flags/--no-propagate-flags",
+            help="Flag output samples whose gains are flagged (FLAG is saved as a flag "
+            "version first) (default: on).",
             rich_help_panel=OUTPUT,
         ),
     ] = None,
@@ -206,13 +222,15 @@ def calibrate(
         "mad-threshold": mad_threshold, "min-baselines": min_baselines,
         "data-column": data_column, "model-column": model_column, "ddid": ddid,
         "field": field, "output-column": output_column, "output-product": output_product,
-        "gain-table": gain_table, "report": report,
+        "gain-table": gain_table, "report": report, "propagate-flags": propagate_flags,
+        "sky-model": sky_model,
     }  # fmt: skip
     values = apply_overrides(load_config(config), overrides or ())
     values.update({k: v for k, v in given.items() if v is not None})
     cfg = config_from(dataset, values)
-    summary = RunSummary("rc-calibrate", read=f"{cfg.data_column} and {cfg.model_column} "
-                         f"of {dataset}", written=_written(cfg))  # fmt: skip
+    model = f"sky model {cfg.sky_model}" if cfg.sky_model else cfg.model_column
+    summary = RunSummary("rc-calibrate", read=f"{cfg.data_column} of {dataset} against {model}",
+                         written=_written(cfg))  # fmt: skip
     with dask_runtime(runtime):
         result = run(cfg, memory_budget=runtime.memory_budget, threads=runtime.nthreads)
     _print_report(result.report)
@@ -225,13 +243,15 @@ def calibrate(
     summary.details.append(
         f"terms {','.join(s.name for s in cfg.terms)}, {len(result.report)} passes solved"
     )
+    if result.backup:
+        summary.details.append(f"samples of flagged gains flagged; FLAG before: {result.backup}")
     summary.print()
 
 
 KNOWN = {"terms", "type", "time-interval", "freq-interval", "load-from", "iter-recipe",
          "ref-ant", "tol", "robust", "dof", "mad-threshold", "min-baselines", "data-column",
          "model-column", "ddid", "field", "output-column", "output-product", "gain-table",
-         "report"}  # fmt: skip
+         "report", "propagate-flags", "sky-model"}  # fmt: skip
 
 
 def config_from(dataset: str, values: dict) -> CalibrateConfig:
@@ -241,7 +261,7 @@ def config_from(dataset: str, values: dict) -> CalibrateConfig:
     names = _list(values.get("terms")) or ("G",)
     specs = term_specs(names, values)
     recipe = iter_recipe(values.get("iter-recipe"), len(names))
-    robust = str(values.get("robust", False)).lower() in ("1", "true", "yes")
+    robust = _bool(values.get("robust", False))
     if robust and len(recipe) == len(names):
         # reweighting starts with the second cycle, from the first cycle's (RFI-biased)
         # gains; a second reweighted cycle reaches the noise (1.2x -> 1.05x of it in tests)
@@ -253,6 +273,7 @@ def config_from(dataset: str, values: dict) -> CalibrateConfig:
             dataset=dataset, terms=specs, iter_recipe=recipe,
             data_column=str(values.get("data-column", "DATA")),
             model_column=str(values.get("model-column", "MODEL_DATA")),
+            sky_model=values.get("sky-model"),
             output_columns=columns,
             output_products=_products(columns, _list(values.get("output-product"))),
             gain_table=values.get("gain-table"), report=values.get("report"),
@@ -260,11 +281,16 @@ def config_from(dataset: str, values: dict) -> CalibrateConfig:
             robust=robust, dof=float(values.get("dof", 5.0)),
             mad_threshold=float(values.get("mad-threshold", 5.0 if robust else 0.0)),
             min_baselines=int(values.get("min-baselines", 4)),
+            propagate_flags=_bool(values.get("propagate-flags", True)),
             fields=tuple(int(f) for f in fields) or None,
             ddid=None if values.get("ddid") is None else int(values["ddid"]),
         )  # fmt: skip
     except ValueError as exc:
         raise OptionError(f"bad option value: {exc}") from None
+
+
+def _bool(value) -> bool:
+    return str(value).lower() in ("1", "true", "yes", "on")
 
 
 def _written(cfg: CalibrateConfig) -> str:

@@ -40,6 +40,7 @@ class CalibrateConfig:
     iter_recipe: tuple[int, ...]
     data_column: str = "DATA"
     model_column: str = "MODEL_DATA"
+    sky_model: str | None = None  # a component list predicted on the fly instead
     output_columns: tuple[str, ...] = ()
     output_products: tuple[str, ...] = ()
     gain_table: str | None = None
@@ -50,6 +51,7 @@ class CalibrateConfig:
     dof: float = 5.0
     mad_threshold: float = 0.0
     min_baselines: int = 4
+    propagate_flags: bool = True
     fields: tuple[int, ...] | None = None
     ddid: int | None = None
     extra: dict = field(default_factory=dict, compare=False)

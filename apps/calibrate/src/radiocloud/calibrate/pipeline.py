@@ -32,10 +32,12 @@ from radiocloud.core.kernels.calibrate import (
     TimeIntervals,
     apply_chain,
     freq_bins,
+    gain_flags,
     solve,
     term_stats,
     time_intervals,
 )
+from radiocloud.core.kernels.dft.dask import predict_skymodel
 from radiocloud.core.kernels.jones import corr_feeds
 from radiocloud.core.progress import compute
 
@@ -167,20 +169,27 @@ def lookup_of(states: list[TermState], layout: Layout) -> Lookup:
     )
 
 
-def read_partitions(cfg, sub, keep: list[int], plan: Plan, model_cols, columns):
-    """The partitions' columns, rows in time order, weights zero where flagged."""
+def read_partitions(cfg, sub, keep: list[int], plan: Plan, model_cols, columns, layout):
+    """The partitions' columns, rows in time order, weights zero where flagged; the model
+    is the model columns' sum or the sky model predicted on the fly."""
     weight_col = "WEIGHT_SPECTRUM" if "WEIGHT_SPECTRUM" in columns else "WEIGHT"
-    wanted = [cfg.data_column, *dict.fromkeys(c for _, c in model_cols), "FLAG", "FLAG_ROW",
-              weight_col, "TIME", "ANTENNA1", "ANTENNA2"]  # fmt: skip
-    wanted = [
-        c for c in dict.fromkeys(wanted) if c in columns or c in ("TIME", "ANTENNA1", "ANTENNA2")
-    ]
+    always = ["TIME", "ANTENNA1", "ANTENNA2", *(["UVW"] if cfg.sky_model else [])]
+    wanted = [cfg.data_column, *(c for _, c in model_cols), "FLAG", "FLAG_ROW", weight_col]
+    wanted = [c for c in dict.fromkeys(wanted) if c in columns] + always
+    sky = load_sky(cfg.sky_model) if cfg.sky_model else None
     dss = io.open_dataset(cfg.dataset, columns=wanted, row_chunk=plan.rows, sort_by=("TIME",))
     dss = [dss[i] for i in keep]
     parts = []
     for ds in dss:
         vis = ds[cfg.data_column].data
-        model = sum(sign * ds[c].data for sign, c in model_cols)
+        if sky is None:
+            model = sum(sign * ds[c].data for sign, c in model_cols)
+        else:
+            model = predict_skymodel(
+                ds.UVW.data, da.from_array(layout.freq, chunks=-1), sky,
+                phase_centre=tuple(sub.fields[int(ds.attrs["FIELD_ID"])].phase_dir),
+                corr_names=layout.corr_names,
+            )  # fmt: skip
         flag = ds.FLAG.data
         if "FLAG_ROW" in ds:
             flag = flag | ds.FLAG_ROW.data[:, None, None]
@@ -221,6 +230,7 @@ class Result:
     layout: Layout
     plan: Plan
     outputs: dict[str, str]
+    backup: str | None = None
 
 
 def solve_chain(cfg: CalibrateConfig, states, parts, layout, ref: int, sub) -> list[dict]:
@@ -293,13 +303,23 @@ def _step_report(state: TermState, sol: Solution, cycle: int, how) -> dict:
     return entry
 
 
+def load_sky(path: str):
+    from pathlib import Path
+
+    from radiocloud.core.skymodel import read_skymodel
+
+    if not Path(path).is_file():
+        raise OptionError(f"--sky-model {path} does not exist: give a WSClean component list")
+    return read_skymodel(path)
+
+
 def check_columns(cfg: CalibrateConfig, columns: set[str]) -> list[tuple[int, str]]:
     if cfg.data_column not in columns:
         raise ColumnError(
             f"--data-column {cfg.data_column}: '{cfg.dataset}' has no such column "
             f"(it has {', '.join(sorted(c for c in columns if 'DATA' in c))})"
         )
-    model_cols = model_terms(cfg.model_column)
+    model_cols = [] if cfg.sky_model else model_terms(cfg.model_column)
     for _, c in model_cols:
         if c not in columns:
             raise ColumnError(
@@ -332,24 +352,49 @@ def run(cfg: CalibrateConfig, *, memory_budget: int, threads: int) -> Result:
         threads=threads, passes=passes,
     )  # fmt: skip
     log.info(plan.describe())
-    raw = read_partitions(cfg, sub, keep, plan, model_cols, columns)
+    raw = read_partitions(cfg, sub, keep, plan, model_cols, columns, layout)
     parts = make_partitions(raw, layout, plan.keep and passes > 1)
     report = solve_chain(cfg, states, parts, layout, ref, sub)
     if cfg.gain_table:
         tables.write(cfg.gain_table, states, layout, sub, cfg)
-    outputs = {}
+    outputs, backup = {}, None
     if cfg.output_columns:
-        lookup = lookup_of(states, layout)
-        outs = []
-        for i, (_, _, w, ds, vis, model) in enumerate(raw):
-            p = Partition(vis, model, w, ds.TIME.data, ds.ANTENNA1.data, ds.ANTENNA2.data,
-                          layout.utimes[i])  # fmt: skip
-            new = {col: (dims.VIS, apply_chain(p, i, lookup, layout.feeds, prod).rechunk(
-                ds[cfg.data_column].data.chunks)) for col, prod in
-                zip(cfg.output_columns, cfg.output_products, strict=True)}  # fmt: skip
-            outs.append(ds.assign(new))
-        with io.column_transaction(cfg.dataset, list(cfg.output_columns)):
-            writes = io.write_columns(outs, cfg.dataset, list(cfg.output_columns))
-            compute(writes, description=f"writing {', '.join(cfg.output_columns)}")
+        backup = write_outputs(cfg, states, layout, raw, memory_budget, threads)
         outputs = dict(zip(cfg.output_columns, cfg.output_products, strict=True))
-    return Result(states, report, layout, plan, outputs)
+    return Result(states, report, layout, plan, outputs, backup)
+
+
+def write_outputs(cfg, states, layout, raw, memory_budget, threads) -> str | None:
+    """Write the output products; where a sample's gains are flagged its products are 0 and
+    (with ``propagate_flags``) FLAG is set, after FLAG is saved as a flag version (returned)."""
+    lookup = lookup_of(states, layout)
+    flag = cfg.propagate_flags and any(s.flags.any() for s in states)
+    columns = [*cfg.output_columns, *(["FLAG"] if flag else [])]
+    outs = []
+    for i, (_, _, w, ds, vis, model) in enumerate(raw):
+        p = Partition(vis, model, w, ds.TIME.data, ds.ANTENNA1.data, ds.ANTENNA2.data,
+                      layout.utimes[i])  # fmt: skip
+        chunks = ds[cfg.data_column].data.chunks
+        new = {
+            col: (dims.VIS, apply_chain(p, i, lookup, layout.feeds, prod).rechunk(chunks))
+            for col, prod in zip(cfg.output_columns, cfg.output_products, strict=True)
+        }
+        if flag:
+            new["FLAG"] = (dims.VIS, ds.FLAG.data | gain_flags(p, i, lookup, layout.feeds))
+        outs.append(ds.assign(new))
+    backup = _backup(cfg, memory_budget, threads) if flag else None
+    with io.column_transaction(cfg.dataset, columns):
+        writes = io.write_columns(outs, cfg.dataset, columns)
+        compute(writes, description=f"writing {', '.join(columns)}")
+    return backup
+
+
+def _backup(cfg, memory_budget: int, threads: int) -> str:
+    from datetime import UTC, datetime
+
+    name = "rc-calibrate-" + datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
+    io.save_version(cfg.dataset, name, description="before rc-calibrate flagged samples of "
+                    "flagged gains", memory_budget=memory_budget, threads=threads)  # fmt: skip
+    log.info("FLAG saved as flag version %s (restore: rc-flag-versions %s restore %s)",
+             name, cfg.dataset, name)  # fmt: skip
+    return name
