@@ -279,3 +279,86 @@ def test_sky_model_predicted_on_the_fly_matches_the_model_column(g_ms, tmp_path)
     a, _ = read_gain_table(str(tmp_path / "col.zarr"))
     b, _ = read_gain_table(str(tmp_path / "sky.zarr"))
     np.testing.assert_allclose(a["G"].gains.values, b["G"].gains.values, atol=1e-5)
+
+
+def _table(path, kind, times, freqs, gains, params, param_freq):
+    """A gain table written directly: one term, gains (time, freq, ant, feed)."""
+    import xarray as xr
+
+    from radiocloud.core.io import write_gain_table
+
+    gd = ("gain_time", "gain_freq", "ant", "dir", "corr")
+    pd = ("gain_time", "param_freq", "ant", "dir", "corr", "param")
+    ds = xr.Dataset(
+        {
+            "gains": (gd, gains[:, :, :, None]),
+            "gain_flags": (gd, np.zeros(gains[:, :, :, None].shape, bool)),
+            "params": (pd, params[:, :, :, None]),
+            "param_flags": (pd[:-1], np.zeros(params.shape[:-1], bool)[:, :, :, None]),
+        },
+        coords={
+            "gain_time": times,
+            "gain_time_lo": ("gain_time", times),
+            "gain_time_hi": ("gain_time", times),
+            "gain_freq": freqs,
+            "param_freq": param_freq,
+            "corr": ["X", "Y"],
+        },
+        attrs={"type": kind},
+    )
+    write_gain_table(str(path), {"T": ds}, {})
+
+
+def test_apply_interpolates_between_solutions_in_time_and_frequency(g_ms, tmp_path):
+    """Gains tabulated at 3 times (and, for a bandpass, at 9 channels) with amplitude and
+    phase linear in time (frequency) are applied exactly at every integration (channel);
+    a delay table is evaluated at the dataset's channels from its delays."""
+    ms = copy(g_ms, tmp_path)
+    c = columns(ms, "TIME", "ANTENNA1", "ANTENNA2", "DATA")
+    tr = truth(ms)
+    times, freq = tr["time"], tr["freq"]
+    nant = tr["gains"].shape[2]
+    rng = np.random.default_rng(11)
+    a, b, phi = (rng.uniform(-0.3, 0.3, (nant, 2)), rng.uniform(-1.5, 1.5, (nant, 2)),
+                 rng.uniform(-np.pi, np.pi, (nant, 2)))  # fmt: skip
+
+    def ramp(x):  # (x,) in [0, 1] -> (x, ant, feed): amplitude and phase linear in x
+        return (1 + a[None] * x[:, None, None]) * np.exp(1j * (phi + b * x[:, None, None]))
+
+    span = (times[-1] - times[0]) or 1.0
+    tab_t = np.array([times[0], times[0] + span / 3, times[-1]])
+    cases = {
+        "time": (np.array([freq.mean()]), ramp((tab_t - times[0]) / span)[:, None],
+                 lambda t, f: ramp((t - times[0]) / span)[:, None]),
+        "freq": (freq[np.r_[0:32:4, 31]], None, None),
+    }  # fmt: skip
+    fsel = cases["freq"][0]
+    fspan = freq[-1] - freq[0]
+    cases["freq"] = (fsel, ramp((fsel - freq[0]) / fspan)[None], lambda t, f: np.broadcast_to(
+        ramp((f - freq[0]) / fspan)[None], (len(t), len(f), nant, 2)))  # fmt: skip
+    for name, (tab_f, gains, expect) in cases.items():
+        t_axis = tab_t if name == "time" else np.array([times.mean()])
+        params = np.stack([gains.real, gains.imag], -1)[:, :1]
+        _table(tmp_path / f"{name}.zarr", "diag-complex", t_axis, tab_f, gains, params,
+               np.array([freq.mean()]))  # fmt: skip
+        assert apply(ms, "--gain-table", tmp_path / f"{name}.zarr", "--output-column",
+                     "CORRECTED_DATA") == 0  # fmt: skip
+        g = expect(np.unique(c["TIME"]), freq)  # (time, chan, ant, feed)
+        t = np.searchsorted(np.unique(c["TIME"]), c["TIME"])
+        gp, gq = g[t, :, c["ANTENNA1"]], g[t, :, c["ANTENNA2"]]  # (row, chan, feed)
+        want = c["DATA"] / (gp * np.conj(gq))
+        got = columns(ms, "CORRECTED_DATA")["CORRECTED_DATA"]
+        np.testing.assert_allclose(got, want, rtol=2e-5, atol=1e-6, err_msg=name)
+    # a delay term: exp(i(φ + 2π τ (ν - ν₀))) at the dataset's channels
+    tau = rng.normal(0, 3, (nant, 2))
+    params = np.stack([phi, tau], -1)[None, None]
+    nu0 = freq.mean()
+    gains = np.exp(1j * (phi + 2 * np.pi * tau * (freq[::8, None, None] - nu0) / 1e9))[None]
+    _table(tmp_path / "k.zarr", "delay", np.array([times.mean()]), freq[::8], gains, params,
+           np.array([nu0]))  # fmt: skip
+    assert apply(ms, "--gain-table", tmp_path / "k.zarr", "--output-column", "CORRECTED_DATA") == 0
+    g = np.exp(1j * (phi + 2 * np.pi * tau * (freq[:, None, None] - nu0) / 1e9))
+    want = c["DATA"] / (g[:, c["ANTENNA1"]].transpose(1, 0, 2)
+                        * np.conj(g[:, c["ANTENNA2"]].transpose(1, 0, 2)))  # fmt: skip
+    got = columns(ms, "CORRECTED_DATA")["CORRECTED_DATA"]
+    np.testing.assert_allclose(got, want, rtol=2e-5, atol=1e-6)

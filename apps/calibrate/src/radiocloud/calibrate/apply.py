@@ -1,4 +1,4 @@
-"""rc-calibrate-apply: the gains of a table, looked up onto a dataset, applied."""
+"""rc-calibrate-apply: the gains of a table, resampled onto a dataset, applied."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 
 from radiocloud.calibrate.pipeline import check_columns, read_layout
 from radiocloud.calibrate.plan import CHUNK_BYTES_PER_VIS, MIN_ROWS
-from radiocloud.calibrate.tables import freq_index, time_index
+from radiocloud.calibrate.tables import resample
 from radiocloud.core import dims, io
 from radiocloud.core.errors import OptionError
 from radiocloud.core.kernels.calibrate import Lookup, Partition, apply_chain
@@ -48,12 +48,13 @@ def run_apply(cfg: ApplyConfig, *, memory_budget: int, threads: int):
                 f"gain table {cfg.gain_table} has {len(tables[n].ant)} antennas, the dataset "
                 f"{layout.nant}: apply a table solved on this array"
             )
+    res = [resample(tables[n], layout.utimes, layout.freq, layout.chan_width) for n in names]
     lookup = Lookup(
         utimes=layout.utimes,
-        tmaps=[[time_index(tables[n], u) for u in layout.utimes] for n in names],
-        chan_bins=[freq_index(tables[n], layout.freq) for n in names],
-        gains=[tables[n].gains.values[:, :, :, 0, :] for n in names],
-        flags=[tables[n].gain_flags.values[:, :, :, 0, :] for n in names],
+        tmaps=[r[0] for r in res],
+        chan_bins=[r[1] for r in res],
+        gains=[r[2] for r in res],
+        flags=[r[3] for r in res],
     )
     nchan, ncorr = len(layout.freq), len(layout.corr_names)
     rows = max(MIN_ROWS, memory_budget // (max(threads, 1) * nchan * ncorr * CHUNK_BYTES_PER_VIS))

@@ -1,20 +1,28 @@
-"""Gain tables of a solve, and gains looked up from a table onto a dataset.
+"""Gain tables of a solve, and a table's gains resampled onto a dataset.
 
-A table's gains are looked up, not interpolated: each integration takes the solution interval
-whose span holds it (or the nearest interval's centre outside every span), each channel the
-nearest frequency bin. This is exact for the dataset the table was solved on.
+Where every integration of the dataset lies inside one of the table's solution intervals (the
+table was solved on this dataset, or one with the same sampling), each takes its interval's
+gain; otherwise gains are interpolated linearly between interval centres, in amplitude and
+phase. Likewise each channel takes the table's frequency bin it falls in when the bins match
+the channels (or one bin spans the band), else gains are interpolated across frequency. A
+delay term's gains are recomputed from its (interpolated) delays at the dataset's channels.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from importlib.metadata import version
+from itertools import pairwise
 
 import numpy as np
 import xarray as xr
 
 from radiocloud.core import io
 from radiocloud.core.errors import OptionError
+from radiocloud.core.kernels.calibrate import TERM_TYPES
+from radiocloud.core.kernels.calibrate.interpolate import lerp_gains, lerp_params
+
+TIME_TOL = 1e-3  # s: an integration inside an interval's [first, last] integration
 
 
 def term_dataset(state, layout, sub) -> xr.Dataset:
@@ -94,6 +102,45 @@ def freq_index(table: xr.Dataset, freq: np.ndarray) -> np.ndarray:
     return np.abs(table.gain_freq.values[None, :] - freq[:, None]).argmin(axis=1)
 
 
+def _inside(table: xr.Dataset, times: np.ndarray) -> bool:
+    lo, hi = table.gain_time_lo.values, table.gain_time_hi.values
+    inside = (times[:, None] >= lo[None, :] - TIME_TOL) & (times[:, None] <= hi[None, :] + TIME_TOL)
+    return bool(inside.any(axis=1).all())
+
+
+def _channels_match(table: xr.Dataset, freq: np.ndarray, width: float) -> bool:
+    f = table.gain_freq.values
+    return len(f) == 1 or bool((np.abs(f[freq_index(table, freq)] - freq) < 1e-3 * width).all())
+
+
+def resample(table: xr.Dataset, utimes: list[np.ndarray], freq: np.ndarray, width: float):
+    """A table term on a dataset: (tmaps per partition, chan_bins, gains, flags) for
+    :class:`radiocloud.core.kernels.calibrate.Lookup`, gains (time, bin, ant, feed)."""
+    kind = TERM_TYPES.get(table.attrs.get("type", ""))
+    gains = table.gains.values[:, :, :, 0, :]
+    flags = table.gain_flags.values[:, :, :, 0, :]
+    params = table.params.values[:, :, :, 0]
+    pflags = table.param_flags.values[:, :, :, 0]
+    times = np.concatenate(utimes)
+    if len(table.gain_time) == 1 or _inside(table, times):
+        tmaps = [time_index(table, u) for u in utimes]
+    else:
+        centre = table.gain_time.values
+        gains, flags = lerp_gains(gains, flags, centre, times, axis=0)
+        params, pflags = lerp_params(params, pflags, centre, times, axis=0)
+        offsets = np.cumsum([0, *map(len, utimes)])
+        tmaps = [np.arange(a, b) for a, b in pairwise(offsets)]
+    if kind is not None and kind.per_channel:  # recomputed from its parameters
+        pf = table.param_freq.values
+        fi = np.abs(pf[None, :] - freq[:, None]).argmin(axis=1)
+        gains = kind.gains(params, fi, (freq - pf[fi]) / 1e9)
+        return tmaps, np.arange(len(freq)), gains, pflags[:, fi]
+    if _channels_match(table, freq, width):
+        return tmaps, freq_index(table, freq), gains, flags
+    gains, flags = lerp_gains(gains, flags, table.gain_freq.values, freq, axis=1)
+    return tmaps, np.arange(len(freq)), gains, flags
+
+
 def open_term(spec_text: str, default_name: str) -> xr.Dataset:
     """The term of a table given as PATH or PATH:TERM."""
     path, _, name = spec_text.partition(":") if ":" in spec_text.split("/")[-1] else (
@@ -110,13 +157,20 @@ def open_term(spec_text: str, default_name: str) -> xr.Dataset:
 
 def initial_params(spec, kind, times, bins, layout) -> np.ndarray:
     """Starting parameters of a term from another table (--load-from): the same type's
-    parameters where the table has that type, else parameters fitted to its gains."""
+    parameters where the table has that type (interpolated to this solve's intervals),
+    else parameters fitted to its gains there."""
     table = open_term(spec.load_from, spec.name)
-    t = time_index(table, times.centre)
     if table.attrs.get("type") == spec.type:
+        params = table.params.values[:, :, :, 0]
+        flags = table.param_flags.values[:, :, :, 0]
+        if len(table.gain_time) > 1 and not _inside(table, times.centre):
+            params, _ = lerp_params(params, flags, table.gain_time.values, times.centre, axis=0)
+        else:
+            params = params[time_index(table, times.centre)]
         f = np.abs(table.param_freq.values[None, :] - bins.interval_freq[:, None]).argmin(axis=1)
-        return table.params.values[t][:, f][:, :, :, 0]
-    g = table.gains.values[t][:, freq_index(table, bins.interval_freq)][:, :, :, 0]
+        return params[:, f]
+    tmaps, chans, g, _ = resample(table, [times.centre], bins.interval_freq, layout.chan_width)
+    g = g[tmaps[0]][:, chans]
     try:
         return kind.from_gains(g)
     except NotImplementedError:
