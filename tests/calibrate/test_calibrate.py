@@ -196,7 +196,8 @@ def test_flagged_antenna_gets_flagged_gains(g_ms, tmp_path):
     ("args", "words"),
     [
         (["--terms", "G", "--type", "G=wobble"], "--type G=wobble"),
-        (["--terms", "X"], "term X has no type"),
+        (["--terms", "Q"], "term Q has no type"),
+        (["--terms", "X"], "cross-hand"),
         (["--terms", "G", "--time-interval", "12s"], "not a multiple"),
         (["--terms", "G", "--ref-ant", "99"], "--ref-ant 99"),
         (["--terms", "G", "--model-column", "NOPE"], "--model-column NOPE"),
@@ -362,3 +363,32 @@ def test_apply_interpolates_between_solutions_in_time_and_frequency(g_ms, tmp_pa
                         * np.conj(g[:, c["ANTENNA2"]].transpose(1, 0, 2)))  # fmt: skip
     got = columns(ms, "CORRECTED_DATA")["CORRECTED_DATA"]
     np.testing.assert_allclose(got, want, rtol=2e-5, atol=1e-6)
+
+
+def test_crosshand_phase_of_a_polarised_calibrator(tmp_path):
+    """A polarised point source (U = 20% of I) and an X-Y phase of 40° put into the cross
+    hands: --terms X recovers it within 3 noise standard deviations."""
+    sky = tmp_path / "pol.txt"
+    sky.write_text(
+        "Format = Name, Type, Ra, Dec, I, Q, U, V, SpectralIndex, LogarithmicSI, "
+        "ReferenceFrequency, MajorAxis, MinorAxis, Orientation\n"
+        "cal,POINT,13:15:30.0,-60.40.00.0,10.0,0.5,2.0,0.0,[],false,1400000000.0,,,\n"
+    )
+    ms = tmp_path / "pol.ms"
+    assert simulate(ms, "--antennas", "12", "--channels", "16", "--integrations", "8",
+                    "--correlations", "4", "--model-data", "--no-gains", "--no-delays",
+                    "--no-bandpass", "--no-rfi", "--sky", sky,
+                    "--pointing", "13h15m30s,-60d40m00s") == 0  # fmt: skip
+    psi = np.radians(40.0)
+    with table(str(ms), readonly=False, ack=False) as t:
+        data = t.getcol("DATA")
+        data[:, :, 1] *= np.exp(-1j * psi)  # XY = g_pX M conj(g_qY)
+        data[:, :, 2] *= np.exp(1j * psi)
+        t.putcol("DATA", data)
+    assert calibrate(ms, "--terms", "X", "--gain-table", tmp_path / "x.zarr") == 0
+    terms, _ = read_gain_table(str(tmp_path / "x.zarr"))
+    got = terms["X"].params.values[0, 0, :, 0, 1, 0]
+    c = columns(ms, "MODEL_DATA", "WEIGHT")
+    cross = (np.abs(c["MODEL_DATA"][:, :, [1, 2]]) ** 2 * c["WEIGHT"][:, None, [1, 2]]).sum()
+    assert np.ptp(got) == 0
+    assert abs(got[0] - psi) < 3 / np.sqrt(cross)

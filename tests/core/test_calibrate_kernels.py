@@ -269,3 +269,23 @@ def test_intervals_cover_each_partition_separately():
     np.testing.assert_allclose(fb.nu[:3], [-1e-3, 0, 1e-3])
     fb = freq_bins(np.arange(8.0) * 1e6 + 1e9, 3, per_channel=False)
     np.testing.assert_array_equal(fb.chan_bin, [0, 0, 0, 1, 1, 1, 2, 2])
+
+
+def test_crosshand_phase_is_solved_from_the_cross_hands():
+    """ψ between the feeds, shared by every antenna, from a polarised model on 4
+    correlations: within 3 noise standard deviations of the truth, and the parallel hands
+    (which do not see it) leave the solution alone."""
+    rng = np.random.default_rng(6)
+    nant, psi = 8, 1.1
+    g = np.ones((1, 1, nant, 2), complex)
+    g[..., 1] = np.exp(1j * psi)
+    sigma = 0.05
+    stats, pairs = synthetic(rng, g, nant=nant, ntime=1, nchan=1, sigma=sigma, feeds=FEEDS4)
+    term = TERM_TYPES["crosshand-phase"]
+    geo = Geometry(pairs, FEEDS4, nant, np.zeros(1, int), np.zeros(1), np.ones(1))
+    sol = solve(term, term.initial((1, 1, nant, 2)), stats, geo, max_iter=20)
+    got = sol.theta[0, 0, :, 1, 0]
+    assert np.ptp(got) == 0  # one value for the array
+    cross = stats.W[..., [1, 2]].sum()  # Σ w|M|² of the cross hands
+    assert abs(got[0] - psi) < 3 * np.sqrt(1 / cross)
+    assert sol.converged.all()

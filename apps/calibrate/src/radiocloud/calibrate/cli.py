@@ -84,8 +84,10 @@ def calibrate(
         str | None,
         typer.Option(
             "--type",
-            help="Term types: diag-complex, bandpass, phase, amplitude, delay, pure-delay "
-            "(default: from the name: K delay, G diag-complex, B bandpass, P phase, A amplitude).",
+            help="Term types: diag-complex, bandpass, phase, amplitude, delay, pure-delay, "
+            "crosshand-phase "
+            "(default: from the name: K delay, G diag-complex, B bandpass, P phase, A amplitude, "
+            "X crosshand-phase).",
             rich_help_panel=TERMS,
         ),
     ] = None,

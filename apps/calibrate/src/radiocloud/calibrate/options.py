@@ -95,8 +95,8 @@ def term_specs(names: Sequence[str], values: Mapping[str, object]) -> tuple[Term
         if kind is None:
             raise OptionError(
                 f"term {name} has no type: give --type {name}=TYPE, one of "
-                f"{', '.join(TERM_TYPES)} (K, G, B, P, A get delay, diag-complex, bandpass, "
-                "phase, amplitude)"
+                f"{', '.join(TERM_TYPES)} (K, G, B, P, A, X get delay, diag-complex, bandpass, "
+                "phase, amplitude, crosshand-phase)"
             )
         if kind not in TERM_TYPES:
             raise OptionError(

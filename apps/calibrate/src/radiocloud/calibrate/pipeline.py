@@ -148,6 +148,11 @@ def read_layout(dataset: str, sub: io.Subtables, ddid: int | None, fields) -> tu
 
 def term_state(spec: TermSpec, layout: Layout) -> TermState:
     kind = TERM_TYPES[spec.type]
+    if kind.shared and not (layout.feeds[:, 0] != layout.feeds[:, 1]).any():
+        raise UnsupportedLayoutError(
+            f"term {spec.name} ({spec.type}) is solved from the cross-hand correlations, and "
+            f"the data have only {' '.join(layout.corr_names)}: drop it or use 4-correlation data"
+        )
     nt = samples(f"time-interval {spec.name}=", spec.time_interval, layout.dt, "s")
     nf = samples(f"freq-interval {spec.name}=", spec.freq_interval, layout.chan_width, "Hz")
     times = time_intervals(layout.utimes, nt)

@@ -131,7 +131,11 @@ def solve(
     for _ in range(max_iter):
         if converged.all():
             break
-        delta = _step(term, theta, stats, geo, flags)
+        if term.shared:
+            d = term.shared_step(theta, stats.S, stats.W, geo.feeds, geo.fmap)
+            delta = np.broadcast_to(d[:, :, None, None, None], theta.shape)
+        else:
+            delta = _step(term, theta, stats, geo, flags)
         tries = [(s, theta + s * delta) for s in STEPS]
         trial = [(_chi2(term, t, stats, geo), t) for _, t in tries]
         best_chi2, best = trial[0]

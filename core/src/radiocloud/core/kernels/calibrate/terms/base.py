@@ -20,6 +20,8 @@ class Term:
     type: ClassVar[str]
     params: ClassVar[tuple[str, ...]]
     per_channel: ClassVar[bool] = False
+    #: one value for the whole array (solved by ``shared_step``, not per antenna)
+    shared: ClassVar[bool] = False
     #: default solution intervals (samples; 0 = the whole axis)
     time_interval: ClassVar[int] = 1
     freq_interval: ClassVar[int] = 0
