@@ -270,6 +270,8 @@ def solve_chain(cfg: CalibrateConfig, states, parts, layout, ref: int, sub) -> l
 
 
 def _placed(t0, arrays, nt):
+    if t0 == 0 and len(arrays[0]) == nt:
+        return Stats(*arrays)
     out = []
     for a in arrays:
         full = np.zeros((nt, *a.shape[1:]), a.dtype)

@@ -121,13 +121,21 @@ def _chunk_stats(vis, model, weight, time, ant1, ant2, *, part, k, lookup, lut, 
 
 
 def _merge(x, y):
-    t0 = min(x[0], y[0])
-    t1 = max(x[0] + len(x[1]), y[0] + len(y[1]))
-    out = [t0]
+    """The sum of two chunks' statistics, each (t0, arrays over its intervals). Each partial
+    has this merge as its only consumer, so one covering the other is added to in place."""
+    (xa, xn), (ya, yn) = (x[0], len(x[1])), (y[0], len(y[1]))
+    if xa > ya or (xa == ya and xn < yn):
+        x, y, (xa, xn), (ya, yn) = y, x, (ya, yn), (xa, xn)
+    if ya + yn <= xa + xn:  # x covers y
+        for a, b in zip(x[1:], y[1:], strict=True):
+            a[ya - xa : ya - xa + yn] += b
+        return x
+    t1 = ya + yn
+    out = [xa]
     for a, b in zip(x[1:], y[1:], strict=True):
-        total = np.zeros((t1 - t0, *a.shape[1:]), a.dtype)
-        total[x[0] - t0 : x[0] - t0 + len(a)] += a
-        total[y[0] - t0 : y[0] - t0 + len(b)] += b
+        total = np.zeros((t1 - xa, *a.shape[1:]), a.dtype)
+        total[:xn] += a
+        total[ya - xa :] += b
         out.append(total)
     return tuple(out)
 

@@ -64,7 +64,7 @@ def _flag_antennas(term, stats, theta, geo, min_baselines):
     """Flags (time, freq interval, ant, feed) of gains with fewer than ``min_baselines``
     baselines of data, and statistics with their baselines zeroed (repeated until no
     new flag appears: removing one antenna can starve another)."""
-    S, W = stats.S.copy(), stats.W.copy()
+    S, W = stats.S, stats.W
     g = term.gains(theta, geo.fmap, geo.nu)
     flags = np.zeros(theta.shape[:4], bool)
     for _ in range(geo.nant):
@@ -72,6 +72,8 @@ def _flag_antennas(term, stats, theta, geo, min_baselines):
         new = _reduce(count, geo.fmap, np.maximum) < min_baselines
         if not (new & ~flags).any():
             break
+        if S is stats.S:  # copy only when something is to be masked
+            S, W = S.copy(), W.copy()
         flags |= new
         mask_baselines(S, W, flags[:, geo.fmap], geo.pairs, geo.feeds)
     return Stats(S, W, stats.D, stats.C), flags
