@@ -392,3 +392,27 @@ def test_crosshand_phase_of_a_polarised_calibrator(tmp_path):
     cross = (np.abs(c["MODEL_DATA"][:, :, [1, 2]]) ** 2 * c["WEIGHT"][:, None, [1, 2]]).sum()
     assert np.ptp(got) == 0
     assert abs(got[0] - psi) < 3 / np.sqrt(cross)
+
+
+def test_fields_left_out_get_the_data_in_a_new_output_column(tmp_path):
+    """--field 0 of a two-field, two-SPW observation (--ddid 0): the other field's and SPW's
+    rows of the new CORRECTED_DATA hold DATA, not zeros; the calibrated rows are corrected."""
+    from radiocloud.core.testing import MSSpec, build_ms
+
+    ms = build_ms(tmp_path / "two.ms", MSSpec(n_ant=6, n_time=4, spw_chans=(8, 4), n_field=2,
+                                              extra_columns=("MODEL_DATA",)))  # fmt: skip
+    assert calibrate(ms, "--terms", "G", "--field", "0", "--ddid", "0", "--min-baselines", "2",
+                     "--output-column", "CORRECTED_DATA") == 0  # fmt: skip
+    t = table(str(ms), ack=False)
+    try:
+        for field in (0, 1):
+            for ddid in (0, 1):
+                q = t.query(f"FIELD_ID=={field} && DATA_DESC_ID=={ddid}")
+                data, corrected = q.getcol("DATA"), q.getcol("CORRECTED_DATA")
+                if (field, ddid) == (0, 0):
+                    assert not np.allclose(data, corrected)
+                else:
+                    np.testing.assert_array_equal(corrected, data)
+                q.close()
+    finally:
+        t.close()

@@ -366,14 +366,21 @@ def run(cfg: CalibrateConfig, *, memory_budget: int, threads: int) -> Result:
         tables.write(cfg.gain_table, states, layout, sub, cfg)
     outputs, backup = {}, None
     if cfg.output_columns:
-        backup = write_outputs(cfg, states, layout, raw, memory_budget, threads)
+        new_columns = [c for c in cfg.output_columns if c not in columns]
+        others = uncalibrated(cfg, keep, plan, new_columns)
+        if others:
+            log.info("rows not calibrated (other fields or DATA_DESC_IDs) get %s = %s in the "
+                     "new column(s)", cfg.data_column, ", ".join(new_columns))  # fmt: skip
+        backup = write_outputs(cfg, states, layout, raw, memory_budget, threads, others)
         outputs = dict(zip(cfg.output_columns, cfg.output_products, strict=True))
     return Result(states, report, layout, plan, outputs, backup)
 
 
-def write_outputs(cfg, states, layout, raw, memory_budget, threads) -> str | None:
+def write_outputs(cfg, states, layout, raw, memory_budget, threads, others) -> str | None:
     """Write the output products; where a sample's gains are flagged its products are 0 and
-    (with ``propagate_flags``) FLAG is set, after FLAG is saved as a flag version (returned)."""
+    (with ``propagate_flags``) FLAG is set, after FLAG is saved as a flag version (returned).
+    ``others``: partitions not calibrated whose new output columns get a copy of the data
+    (as CASA initialises CORRECTED_DATA), so no row of a new column is left unwritten."""
     lookup = lookup_of(states, layout)
     flag = cfg.propagate_flags and any(s.flags.any() for s in states)
     columns = [*cfg.output_columns, *(["FLAG"] if flag else [])]
@@ -389,11 +396,22 @@ def write_outputs(cfg, states, layout, raw, memory_budget, threads) -> str | Non
         if flag:
             new["FLAG"] = (dims.VIS, ds.FLAG.data | gain_flags(p, i, lookup, layout.feeds))
         outs.append(ds.assign(new))
+    for ds in others:
+        outs.append(ds.assign({col: ds[cfg.data_column] for col in cfg.output_columns}))
     backup = _backup(cfg, memory_budget, threads) if flag else None
     with io.column_transaction(cfg.dataset, columns):
         writes = io.write_columns(outs, cfg.dataset, columns)
         compute(writes, description=f"writing {', '.join(columns)}")
     return backup
+
+
+def uncalibrated(cfg, keep: list[int], plan: Plan, new_columns: list[str]) -> list:
+    """The partitions left out of the solve, when the output columns are new."""
+    if not new_columns:
+        return []
+    dss = io.open_dataset(cfg.dataset, columns=[cfg.data_column, "FLAG"], row_chunk=plan.rows,
+                          sort_by=("TIME",))  # fmt: skip
+    return [ds for i, ds in enumerate(dss) if i not in set(keep)]
 
 
 def _backup(cfg, memory_budget: int, threads: int) -> str:
