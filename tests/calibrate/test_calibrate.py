@@ -204,6 +204,8 @@ def test_flagged_antenna_gets_flagged_gains(g_ms, tmp_path):
         (["--terms", "G", "--output-column", "DATA"], "--output-column DATA"),
         (["--terms", "K,G", "--iter-recipe", "5"], "--iter-recipe 5"),
         (["--terms", "G", "--time-interval", "H=3"], "there is no term H"),
+        (["--terms", "G", "--load-from", "G=nope.zarr"], "--load-from G=nope.zarr"),
+        (["--terms", "G", "--gain-table", "/"], "--gain-table / exists"),
     ],
 )
 def test_bad_input_is_one_line_and_leaves_the_data(g_ms, tmp_path, capfd, args, words):

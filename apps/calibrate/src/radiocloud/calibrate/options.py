@@ -143,8 +143,9 @@ def samples(option: str, text: str, step: float, unit: str) -> int:
         if n < 1 or abs(value / step - n) > 1e-3:
             lo = max(int(value // step), 1)
             hi = lo + 1
+            given = f"--{option}{text}" if option.endswith("=") else f"--{option} {text}"
             raise OptionError(
-                f"--{option} {text} is not a multiple of the data's sampling "
+                f"{given} is not a multiple of the data's sampling "
                 f"({_fmt(step, unit)}): use {_fmt(lo * step, unit)} or {_fmt(hi * step, unit)}, "
                 "or give a number of samples"
             ) from None

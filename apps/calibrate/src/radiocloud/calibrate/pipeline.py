@@ -9,6 +9,7 @@ chunks: a pass sums any number of chunks into an interval.
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass, field
 
 import dask
@@ -346,6 +347,11 @@ def run(cfg: CalibrateConfig, *, memory_budget: int, threads: int) -> Result:
     sub = io.open_subtables(cfg.dataset)
     columns = io.column_names(cfg.dataset)
     model_cols = check_columns(cfg, columns)
+    if cfg.gain_table and os.path.exists(cfg.gain_table) and not io.is_gain_table(cfg.gain_table):
+        raise OptionError(
+            f"--gain-table {cfg.gain_table} exists and is not a radiocloud gain table: "
+            "choose a new path"
+        )
     layout, keep = read_layout(cfg.dataset, sub, cfg.ddid, cfg.fields)
     if layout.feeds.shape[0] == 0:
         raise UnsupportedLayoutError("no correlations to calibrate")

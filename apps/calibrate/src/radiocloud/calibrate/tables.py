@@ -18,7 +18,7 @@ import numpy as np
 import xarray as xr
 
 from radiocloud.core import io
-from radiocloud.core.errors import OptionError
+from radiocloud.core.errors import DatasetNotFoundError, OptionError
 from radiocloud.core.kernels.calibrate import TERM_TYPES
 from radiocloud.core.kernels.calibrate.interpolate import lerp_gains, lerp_params
 
@@ -145,7 +145,10 @@ def open_term(spec_text: str, default_name: str) -> xr.Dataset:
     """The term of a table given as PATH or PATH:TERM."""
     path, _, name = spec_text.partition(":") if ":" in spec_text.split("/")[-1] else (
         spec_text, "", "")  # fmt: skip
-    terms, _ = io.read_gain_table(path)
+    try:
+        terms, _ = io.read_gain_table(path)
+    except DatasetNotFoundError as exc:
+        raise OptionError(f"--load-from {default_name}={spec_text}: {exc}") from None
     name = name or default_name
     if name not in terms:
         raise OptionError(
