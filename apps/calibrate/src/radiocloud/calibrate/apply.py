@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from radiocloud.calibrate.pipeline import check_columns, read_layout
+from radiocloud.calibrate.pipeline import check_columns, open_meta, read_layout
 from radiocloud.calibrate.plan import CHUNK_BYTES_PER_VIS, MIN_ROWS
 from radiocloud.calibrate.tables import resample
 from radiocloud.core import dims, io
@@ -41,7 +41,20 @@ def run_apply(cfg: ApplyConfig, *, memory_budget: int, threads: int):
     needs_model = cfg.output_product != "corrected"
     model_cols = check_columns(_as_cal(cfg, needs_model), columns) if needs_model else []
     check_columns(_as_cal(cfg, False), columns)
-    layout, keep = read_layout(cfg.dataset, sub, cfg.ddid, None)
+    meta, ddids = open_meta(cfg.dataset, cfg.ddid)
+    outs = []
+    for ddid in ddids:
+        layout, keep = read_layout(meta, sub, ddid, None)
+        outs += _spw_outputs(cfg, tables, names, layout, keep, model_cols, memory_budget, threads)
+    with io.column_transaction(cfg.dataset, [cfg.output_column]):
+        writes = io.write_columns(outs, cfg.dataset, [cfg.output_column])
+        compute(writes, description=f"writing {cfg.output_column}")
+    n_vis = sum(int(np.prod(ds[cfg.output_column].shape)) for ds in outs)
+    return sum(ds.sizes[dims.ROW] for ds in outs), n_vis, names
+
+
+def _spw_outputs(cfg, tables, names, layout, keep, model_cols, memory_budget, threads) -> list:
+    """One DATA_DESC_ID's partitions with the output column, lazily."""
     for n in names:
         if len(tables[n].ant) != layout.nant:
             raise OptionError(
@@ -70,11 +83,7 @@ def run_apply(cfg: ApplyConfig, *, memory_budget: int, threads: int):
                       layout.utimes[i])  # fmt: skip
         out = apply_chain(p, i, lookup, layout.feeds, cfg.output_product)
         outs.append(ds.assign({cfg.output_column: (dims.VIS, out.astype(vis.dtype))}))
-    with io.column_transaction(cfg.dataset, [cfg.output_column]):
-        writes = io.write_columns(outs, cfg.dataset, [cfg.output_column])
-        compute(writes, description=f"writing {cfg.output_column}")
-    n_vis = sum(int(np.prod(ds[cfg.output_column].shape)) for ds in outs)
-    return sum(ds.sizes[dims.ROW] for ds in outs), n_vis, names
+    return outs
 
 
 def _as_cal(cfg: ApplyConfig, with_model: bool):

@@ -239,9 +239,9 @@ def calibrate(
     if cfg.report:
         with open(cfg.report, "w") as f:
             json.dump({"dataset": dataset, "steps": result.report,
-                       "plan": result.plan.describe()}, f, indent=2)  # fmt: skip
-    summary.rows = result.layout.n_row
-    summary.visibilities = result.plan.n_vis
+                       "plans": [r.plan.describe() for r in result.runs]}, f, indent=2)  # fmt: skip
+    summary.rows = result.rows
+    summary.visibilities = result.visibilities
     summary.details.append(
         f"terms {','.join(s.name for s in cfg.terms)}, {len(result.report)} passes solved"
     )

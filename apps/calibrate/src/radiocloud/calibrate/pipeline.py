@@ -102,20 +102,18 @@ def model_terms(expression: str) -> list[tuple[int, str]]:
     return out
 
 
-def read_layout(dataset: str, sub: io.Subtables, ddid: int | None, fields) -> tuple:
-    """The metadata pass (TIME, ANTENNA1, ANTENNA2) and the partitions to calibrate."""
+def open_meta(dataset: str, ddid: int | None) -> tuple[list, list[int]]:
+    """The partitions' TIME, ANTENNA1, ANTENNA2 (lazy), and the DATA_DESC_IDs to calibrate."""
     meta = io.open_dataset(dataset, columns=["TIME", "ANTENNA1", "ANTENNA2"], row_chunk=2**20,
                            sort_by=("TIME",))  # fmt: skip
     ddids = sorted({int(ds.attrs["DATA_DESC_ID"]) for ds in meta})
-    if ddid is None:
-        if len(ddids) > 1:
-            raise UnsupportedLayoutError(
-                f"'{dataset}' has {len(ddids)} spectral windows (DATA_DESC_IDs "
-                f"{', '.join(map(str, ddids))}): calibrate one at a time with --ddid N"
-            )
-        ddid = ddids[0]
-    elif ddid not in ddids:
+    if ddid is not None and ddid not in ddids:
         raise OptionError(f"--ddid {ddid}: the dataset has DATA_DESC_IDs {ddids}")
+    return meta, [ddid] if ddid is not None else ddids
+
+
+def read_layout(meta: list, sub: io.Subtables, ddid: int, fields) -> tuple:
+    """The metadata pass (TIME, ANTENNA1, ANTENNA2) of one DATA_DESC_ID's partitions."""
     keep = [i for i, ds in enumerate(meta) if int(ds.attrs["DATA_DESC_ID"]) == ddid
             and (fields is None or int(ds.attrs["FIELD_ID"]) in fields)]  # fmt: skip
     if not keep:
@@ -230,13 +228,34 @@ def ref_index(ref: str, sub: io.Subtables, layout: Layout) -> int:
 
 
 @dataclass
-class Result:
+class SpwRun:
+    """One DATA_DESC_ID's solve."""
+
+    layout: Layout
+    keep: list[int]
     states: list[TermState]
     report: list[dict]
-    layout: Layout
     plan: Plan
+    raw: list
+
+
+@dataclass
+class Result:
+    runs: list[SpwRun]
     outputs: dict[str, str]
     backup: str | None = None
+
+    @property
+    def report(self) -> list[dict]:
+        return [r for run in self.runs for r in run.report]
+
+    @property
+    def rows(self) -> int:
+        return sum(run.layout.n_row for run in self.runs)
+
+    @property
+    def visibilities(self) -> int:
+        return sum(run.plan.n_vis for run in self.runs)
 
 
 def solve_chain(cfg: CalibrateConfig, states, parts, layout, ref: int, sub) -> list[dict]:
@@ -352,11 +371,30 @@ def run(cfg: CalibrateConfig, *, memory_budget: int, threads: int) -> Result:
             f"--gain-table {cfg.gain_table} exists and is not a radiocloud gain table: "
             "choose a new path"
         )
-    layout, keep = read_layout(cfg.dataset, sub, cfg.ddid, cfg.fields)
-    if layout.feeds.shape[0] == 0:
-        raise UnsupportedLayoutError("no correlations to calibrate")
+    meta, ddids = open_meta(cfg.dataset, cfg.ddid)
+    runs = [solve_spw(cfg, sub, meta, d, columns, model_cols, memory_budget, threads)
+            for d in ddids]  # fmt: skip
+    if cfg.gain_table:
+        tables.write(cfg.gain_table, runs, sub, cfg)
+    outputs, backup = {}, None
+    if cfg.output_columns:
+        new_columns = [c for c in cfg.output_columns if c not in columns]
+        keep = sorted(i for run in runs for i in run.keep)
+        others = uncalibrated(cfg, keep, runs[0].plan, new_columns)
+        if others:
+            log.info("rows not calibrated (other fields or DATA_DESC_IDs) get %s = %s in the "
+                     "new column(s)", cfg.data_column, ", ".join(new_columns))  # fmt: skip
+        backup = write_outputs(cfg, runs, memory_budget, threads, others)
+        outputs = dict(zip(cfg.output_columns, cfg.output_products, strict=True))
+    return Result(runs, outputs, backup)
+
+
+def solve_spw(cfg, sub, meta, ddid, columns, model_cols, memory_budget, threads) -> SpwRun:
+    """Read one DATA_DESC_ID's layout, plan, and solve its chain."""
+    layout, keep = read_layout(meta, sub, ddid, cfg.fields)
     states = [term_state(spec, layout) for spec in cfg.terms]
     ref = ref_index(cfg.ref_ant, sub, layout)
+    log.info("DATA_DESC_ID %d: %d partitions, %d rows", ddid, len(keep), layout.n_row)
     passes = sum(1 for n in cfg.iter_recipe if n) + (1 if cfg.output_columns else 0)
     plan = make_plan(
         n_row=layout.n_row, nchan=len(layout.freq), ncorr=len(layout.corr_names),
@@ -368,40 +406,32 @@ def run(cfg: CalibrateConfig, *, memory_budget: int, threads: int) -> Result:
     raw = read_partitions(cfg, sub, keep, plan, model_cols, columns, layout)
     parts = make_partitions(raw, layout, plan.keep and passes > 1)
     report = solve_chain(cfg, states, parts, layout, ref, sub)
-    if cfg.gain_table:
-        tables.write(cfg.gain_table, states, layout, sub, cfg)
-    outputs, backup = {}, None
-    if cfg.output_columns:
-        new_columns = [c for c in cfg.output_columns if c not in columns]
-        others = uncalibrated(cfg, keep, plan, new_columns)
-        if others:
-            log.info("rows not calibrated (other fields or DATA_DESC_IDs) get %s = %s in the "
-                     "new column(s)", cfg.data_column, ", ".join(new_columns))  # fmt: skip
-        backup = write_outputs(cfg, states, layout, raw, memory_budget, threads, others)
-        outputs = dict(zip(cfg.output_columns, cfg.output_products, strict=True))
-    return Result(states, report, layout, plan, outputs, backup)
+    for r in report:
+        r["ddid"] = ddid
+    return SpwRun(layout, keep, states, report, plan, raw)
 
 
-def write_outputs(cfg, states, layout, raw, memory_budget, threads, others) -> str | None:
+def write_outputs(cfg, runs: list[SpwRun], memory_budget, threads, others) -> str | None:
     """Write the output products; where a sample's gains are flagged its products are 0 and
     (with ``propagate_flags``) FLAG is set, after FLAG is saved as a flag version (returned).
     ``others``: partitions not calibrated whose new output columns get a copy of the data
     (as CASA initialises CORRECTED_DATA), so no row of a new column is left unwritten."""
-    lookup = lookup_of(states, layout)
-    flag = cfg.propagate_flags and any(s.flags.any() for s in states)
+    flag = cfg.propagate_flags and any(s.flags.any() for run in runs for s in run.states)
     columns = [*cfg.output_columns, *(["FLAG"] if flag else [])]
     outs = []
-    for i, (_, _, w, ds, vis, model) in enumerate(raw):
-        p = Partition(vis, model, w, ds.TIME.data, ds.ANTENNA1.data, ds.ANTENNA2.data,
-                      layout.utimes[i])  # fmt: skip
-        chunks = ds[cfg.data_column].data.chunks
-        new = {
-            col: (dims.VIS, apply_chain(p, i, lookup, layout.feeds, prod).rechunk(chunks))
-            for col, prod in zip(cfg.output_columns, cfg.output_products, strict=True)
-        }
-        if flag:
-            new["FLAG"] = (dims.VIS, ds.FLAG.data | gain_flags(p, i, lookup, layout.feeds))
-        outs.append(ds.assign(new))
+    for run in runs:
+        layout, lookup = run.layout, lookup_of(run.states, run.layout)
+        for i, (_, _, w, ds, vis, model) in enumerate(run.raw):
+            p = Partition(vis, model, w, ds.TIME.data, ds.ANTENNA1.data, ds.ANTENNA2.data,
+                          layout.utimes[i])  # fmt: skip
+            chunks = ds[cfg.data_column].data.chunks
+            new = {
+                col: (dims.VIS, apply_chain(p, i, lookup, layout.feeds, prod).rechunk(chunks))
+                for col, prod in zip(cfg.output_columns, cfg.output_products, strict=True)
+            }
+            if flag:
+                new["FLAG"] = (dims.VIS, ds.FLAG.data | gain_flags(p, i, lookup, layout.feeds))
+            outs.append(ds.assign(new))
     for ds in others:
         outs.append(ds.assign({col: ds[cfg.data_column] for col in cfg.output_columns}))
     backup = _backup(cfg, memory_budget, threads) if flag else None

@@ -69,15 +69,59 @@ def term_dataset(state, layout, sub) -> xr.Dataset:
             "type": state.spec.type,
             "time_interval": str(state.spec.time_interval),
             "freq_interval": str(state.spec.freq_interval),
-            "ddid": int(layout.ddid),
         },
     )
 
 
-def write(path: str, states, layout, sub, cfg) -> None:
+def spw_dataset(state, layout, sub) -> xr.Dataset:
+    """A term's dataset for one DATA_DESC_ID, each interval labelled with its band."""
+    ds = term_dataset(state, layout, sub)
+    half = layout.chan_width / 2
+    n = len(ds.gain_time)
+    return ds.assign_coords(
+        ddid=("gain_time", np.full(n, layout.ddid)),
+        band_lo=("gain_time", np.full(n, layout.freq.min() - half)),
+        band_hi=("gain_time", np.full(n, layout.freq.max() + half)),
+    )
+
+
+def merged(datasets: list[xr.Dataset]) -> xr.Dataset:
+    """One term's datasets of several DATA_DESC_IDs as one: intervals and bins of every band,
+    a band's gains flagged (and 1) at the other bands' frequencies."""
+    if len(datasets) == 1:
+        return datasets[0]
+    fill = {
+        "gains": 1.0 + 0j,
+        "gain_flags": True,
+        "params": 0.0,
+        "param_flags": True,
+        "iterations": 0,
+        "converged": False,
+        "chi2_before": np.nan,
+        "chi2_after": np.nan,
+    }
+    out = xr.concat(
+        datasets,
+        dim="gain_time",
+        join="outer",
+        fill_value=fill,
+        data_vars="all",
+        coords="minimal",
+        compat="override",
+        combine_attrs="drop_conflicts",
+    )
+    flags = {"gain_flags": out.gain_flags.astype(bool), "param_flags": out.param_flags.astype(bool)}
+    return out.assign(flags)
+
+
+def write(path: str, runs, sub, cfg) -> None:
+    names = [s.spec.name for s in runs[0].states]
     io.write_gain_table(
         path,
-        {s.spec.name: term_dataset(s, layout, sub) for s in states},
+        {
+            name: merged([spw_dataset(run.states[k], run.layout, sub) for run in runs])
+            for k, name in enumerate(names)
+        },
         {
             "dataset": cfg.dataset,
             "ref_ant": cfg.ref_ant,
@@ -113,10 +157,26 @@ def _channels_match(table: xr.Dataset, freq: np.ndarray, width: float) -> bool:
     return len(f) == 1 or bool((np.abs(f[freq_index(table, freq)] - freq) < 1e-3 * width).all())
 
 
+def band_of(table: xr.Dataset, freq: np.ndarray) -> xr.Dataset:
+    """The table's intervals and bins of the band holding ``freq`` (tables of several
+    DATA_DESC_IDs); the whole table if no band holds it."""
+    if "band_lo" not in table.coords or len(np.unique(table.band_lo.values)) < 2:
+        return table
+    centre = float(np.mean(freq))
+    rows = (table.band_lo.values <= centre) & (centre <= table.band_hi.values)
+    if not rows.any():
+        return table
+    lo, hi = table.band_lo.values[rows].min(), table.band_hi.values[rows].max()
+    f, pf = table.gain_freq.values, table.param_freq.values
+    return table.isel(gain_time=rows, gain_freq=(f >= lo) & (f <= hi),
+                      param_freq=(pf >= lo) & (pf <= hi))  # fmt: skip
+
+
 def resample(table: xr.Dataset, utimes: list[np.ndarray], freq: np.ndarray, width: float):
     """A table term on a dataset: (tmaps per partition, chan_bins, gains, flags) for
     :class:`radiocloud.core.kernels.calibrate.Lookup`, gains (time, bin, ant, feed)."""
     kind = TERM_TYPES.get(table.attrs.get("type", ""))
+    table = band_of(table, freq)
     gains = table.gains.values[:, :, :, 0, :]
     flags = table.gain_flags.values[:, :, :, 0, :]
     params = table.params.values[:, :, :, 0]
@@ -162,7 +222,7 @@ def initial_params(spec, kind, times, bins, layout) -> np.ndarray:
     """Starting parameters of a term from another table (--load-from): the same type's
     parameters where the table has that type (interpolated to this solve's intervals),
     else parameters fitted to its gains there."""
-    table = open_term(spec.load_from, spec.name)
+    table = band_of(open_term(spec.load_from, spec.name), layout.freq)
     if table.attrs.get("type") == spec.type:
         params = table.params.values[:, :, :, 0]
         flags = table.param_flags.values[:, :, :, 0]
