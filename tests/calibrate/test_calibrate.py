@@ -455,3 +455,19 @@ def test_each_spectral_window_is_solved_and_applied(tmp_path):
         for r in range(t.nrows()):
             np.testing.assert_allclose(t.getcell("CORRECTED_DATA", r), t.getcell("MODEL_DATA", r),
                                        rtol=1e-4, atol=1e-5)  # fmt: skip
+
+
+def test_apply_to_one_spw_leaves_the_others_with_their_data(tmp_path):
+    from radiocloud.core.testing import MSSpec, build_ms
+
+    ms = build_ms(tmp_path / "two.ms", MSSpec(n_ant=6, n_time=3, spw_chans=(8, 4), n_corr=2,
+                                              extra_columns=("MODEL_DATA",)))  # fmt: skip
+    assert calibrate(ms, "--terms", "G", "--ddid", "0", "--min-baselines", "2",
+                     "--gain-table", tmp_path / "g.zarr") == 0  # fmt: skip
+    assert apply(ms, "--gain-table", tmp_path / "g.zarr", "--ddid", "0",
+                 "--output-column", "CORRECTED_DATA") == 0  # fmt: skip
+    with table(str(ms), ack=False) as t:
+        q = t.query("DATA_DESC_ID==1")
+        for r in range(q.nrows()):
+            np.testing.assert_array_equal(q.getcell("CORRECTED_DATA", r), q.getcell("DATA", r))
+        q.close()

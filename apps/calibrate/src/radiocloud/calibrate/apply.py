@@ -42,10 +42,16 @@ def run_apply(cfg: ApplyConfig, *, memory_budget: int, threads: int):
     model_cols = check_columns(_as_cal(cfg, needs_model), columns) if needs_model else []
     check_columns(_as_cal(cfg, False), columns)
     meta, ddids = open_meta(cfg.dataset, cfg.ddid)
-    outs = []
+    outs, kept = [], set()
     for ddid in ddids:
         layout, keep = read_layout(meta, sub, ddid, None)
+        kept |= set(keep)
         outs += _spw_outputs(cfg, tables, names, layout, keep, model_cols, memory_budget, threads)
+    if cfg.output_column not in columns and len(kept) < len(meta):
+        # a new column's rows of the DATA_DESC_IDs left out hold the data, not zeros
+        dss = io.open_dataset(cfg.dataset, columns=[cfg.data_column], sort_by=("TIME",))
+        outs += [ds.assign({cfg.output_column: ds[cfg.data_column]})
+                 for i, ds in enumerate(dss) if i not in kept]  # fmt: skip
     with io.column_transaction(cfg.dataset, [cfg.output_column]):
         writes = io.write_columns(outs, cfg.dataset, [cfg.output_column])
         compute(writes, description=f"writing {cfg.output_column}")
