@@ -471,3 +471,48 @@ def test_apply_to_one_spw_leaves_the_others_with_their_data(tmp_path):
         for r in range(q.nrows()):
             np.testing.assert_array_equal(q.getcell("CORRECTED_DATA", r), q.getcell("DATA", r))
         q.close()
+
+
+def test_full_jones_term_corrects_gains_and_leakage(tmp_path, capfd):
+    """A full 2x2 Jones matrix per antenna (gains and 5% leakages) put into 4-correlation
+    data: --type J=complex corrects the data to the model as well as the true Jones matrices
+    do, rc-calibrate-apply of its table gives the same, and it refuses 2-correlation data and
+    other terms beside it."""
+    ms = tmp_path / "full.ms"
+    assert simulate(ms, "--antennas", "10", "--channels", "16", "--integrations", "8",
+                    "--correlations", "4", "--model-data", "--no-gains", "--no-delays",
+                    "--no-bandpass", "--no-rfi") == 0  # fmt: skip
+    rng = np.random.default_rng(3)
+    off = (1 - np.eye(2))[None]
+    leak = 0.05 * (rng.normal(size=(10, 2, 2)) + 1j * rng.normal(size=(10, 2, 2))) * off
+    G = (np.eye(2)[None] * (1 + 0.1 * rng.normal(size=(10, 1, 1)))
+         * np.exp(1j * rng.uniform(-np.pi, np.pi, (10, 1, 1))) + leak)  # fmt: skip
+    with table(str(ms), readonly=False, ack=False) as t:
+        d, a1, a2 = t.getcol("DATA"), t.getcol("ANTENNA1"), t.getcol("ANTENNA2")
+        D = np.einsum("rij,rfjk,rlk->rfil", G[a1], d.reshape(len(d), -1, 2, 2), np.conj(G[a2]))
+        t.putcol("DATA", D.reshape(d.shape).astype(d.dtype))
+    assert calibrate(ms, "--terms", "J", "--type", "J=complex", "--time-interval", "0",
+                     "--output-column", "CORRECTED_DATA", "--gain-table", tmp_path / "j.zarr",
+                     "--iter-recipe", "50") == 0  # fmt: skip
+    c = columns(ms, "CORRECTED_DATA", "MODEL_DATA", "DATA", "WEIGHT")
+    inv = np.linalg.inv(G)
+    D = c["DATA"].reshape(len(c["DATA"]), -1, 2, 2)
+    truth_corrected = np.einsum("rij,rfjk,rlk->rfil", inv[a1], D, np.conj(inv[a2]))
+
+    def whitened(x):
+        return np.sqrt((np.abs(x - c["MODEL_DATA"]) ** 2 * c["WEIGHT"][:, None, :] / 2).mean())
+
+    want = whitened(truth_corrected.reshape(c["DATA"].shape))
+    assert whitened(c["CORRECTED_DATA"]) == pytest.approx(want, rel=0.03)
+    assert whitened(c["DATA"]) > 50 * want
+    assert apply(ms, "--gain-table", tmp_path / "j.zarr", "--output-column", "CORR_2") == 0
+    np.testing.assert_array_equal(columns(ms, "CORR_2")["CORR_2"], c["CORRECTED_DATA"])
+    capfd.readouterr()
+    assert calibrate(ms, "--terms", "K,J", "--type", "J=complex") == 2
+    assert "is solved alone" in capfd.readouterr().err
+    two = tmp_path / "two.ms"
+    assert simulate(two, "--antennas", "4", "--channels", "4", "--integrations", "2",
+                    "--correlations", "2", "--model-data") == 0  # fmt: skip
+    capfd.readouterr()
+    assert calibrate(two, "--terms", "J", "--type", "J=complex") == 2
+    assert "needs all four correlations" in capfd.readouterr().err

@@ -8,10 +8,10 @@ import numpy as np
 
 from radiocloud.calibrate.pipeline import check_columns, open_meta, read_layout
 from radiocloud.calibrate.plan import CHUNK_BYTES_PER_VIS, MIN_ROWS
-from radiocloud.calibrate.tables import resample
+from radiocloud.calibrate.tables import freq_index, resample, time_index
 from radiocloud.core import dims, io
 from radiocloud.core.errors import OptionError
-from radiocloud.core.kernels.calibrate import Lookup, Partition, apply_chain
+from radiocloud.core.kernels.calibrate import Lookup, Partition, apply_chain, apply_full_chain
 from radiocloud.core.progress import compute
 
 
@@ -67,6 +67,10 @@ def _spw_outputs(cfg, tables, names, layout, keep, model_cols, memory_budget, th
                 f"gain table {cfg.gain_table} has {len(tables[n].ant)} antennas, the dataset "
                 f"{layout.nant}: apply a table solved on this array"
             )
+    full = [n for n in names if tables[n].attrs.get("type") == "complex"]
+    if full:
+        return _full_outputs(cfg, tables, names, full[0], layout, keep, model_cols, memory_budget,
+                             threads)  # fmt: skip
     res = [resample(tables[n], layout.utimes, layout.freq, layout.chan_width) for n in names]
     lookup = Lookup(
         utimes=layout.utimes,
@@ -89,6 +93,41 @@ def _spw_outputs(cfg, tables, names, layout, keep, model_cols, memory_budget, th
                       layout.utimes[i])  # fmt: skip
         out = apply_chain(p, i, lookup, layout.feeds, cfg.output_product)
         outs.append(ds.assign({cfg.output_column: (dims.VIS, out.astype(vis.dtype))}))
+    return outs
+
+
+def _partitions(cfg, layout, keep, model_cols, memory_budget, threads):
+    nchan, ncorr = len(layout.freq), len(layout.corr_names)
+    rows = max(MIN_ROWS, memory_budget // (max(threads, 1) * nchan * ncorr * CHUNK_BYTES_PER_VIS))
+    wanted = [cfg.data_column, *dict.fromkeys(c for _, c in model_cols), "TIME", "ANTENNA1",
+              "ANTENNA2"]  # fmt: skip
+    dss = io.open_dataset(cfg.dataset, columns=wanted, row_chunk=int(rows), sort_by=("TIME",))
+    for i, k in enumerate(keep):
+        ds = dss[k]
+        vis = ds[cfg.data_column].data
+        model = sum(s * ds[c].data for s, c in model_cols) if model_cols else vis
+        yield ds, Partition(vis, model, vis.real, ds.TIME.data, ds.ANTENNA1.data,
+                            ds.ANTENNA2.data, layout.utimes[i])  # fmt: skip
+
+
+def _full_outputs(cfg, tables, names, name, layout, keep, model_cols, memory_budget, threads):
+    """A full-Jones table applied: each integration and channel takes its interval's and
+    bin's gain (the one holding it, else the nearest), without interpolation."""
+    if len(names) > 1:
+        raise OptionError(
+            f"term {name} of {cfg.gain_table} is a full-Jones term: apply it on its own "
+            f"(--terms {name})"
+        )
+    tab = tables[name]
+    G = tab.gains.values[:, :, :, 0, :].reshape(*tab.gains.shape[:3], 2, 2)
+    flags = tab.gain_flags.values[:, :, :, 0, :].any(axis=-1)
+    chan_bin = freq_index(tab, layout.freq)
+    outs = []
+    for i, (ds, p) in enumerate(_partitions(cfg, layout, keep, model_cols, memory_budget,
+                                            threads)):  # fmt: skip
+        out = apply_full_chain(p, time_index(tab, layout.utimes[i]), chan_bin, layout.feeds, G,
+                               flags, cfg.output_product)  # fmt: skip
+        outs.append(ds.assign({cfg.output_column: (dims.VIS, out.astype(p.vis.dtype))}))
     return outs
 
 

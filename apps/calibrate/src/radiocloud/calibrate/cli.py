@@ -85,7 +85,7 @@ def calibrate(
         typer.Option(
             "--type",
             help="Term types: diag-complex, bandpass, phase, amplitude, delay, pure-delay, "
-            "crosshand-phase "
+            "crosshand-phase, complex (full 2x2, alone in its chain) "
             "(default: from the name: K delay, G diag-complex, B bandpass, P phase, A amplitude, "
             "X crosshand-phase).",
             rich_help_panel=TERMS,

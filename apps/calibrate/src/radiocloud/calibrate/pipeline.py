@@ -18,7 +18,7 @@ import numpy as np
 
 from radiocloud.calibrate import tables
 from radiocloud.calibrate.options import CalibrateConfig, TermSpec, samples
-from radiocloud.calibrate.plan import Plan, make_plan
+from radiocloud.calibrate.plan import STATS_BYTES, Plan, make_plan
 from radiocloud.core import dims, io
 from radiocloud.core.errors import ColumnError, OptionError, UnsupportedLayoutError
 from radiocloud.core.kernels.calibrate import (
@@ -32,12 +32,15 @@ from radiocloud.core.kernels.calibrate import (
     Stats,
     TimeIntervals,
     apply_chain,
+    apply_full_chain,
     freq_bins,
+    full_stats,
     gain_flags,
     solve,
     term_stats,
     time_intervals,
 )
+from radiocloud.core.kernels.calibrate.full import solve_full
 from radiocloud.core.kernels.dft.dask import predict_skymodel
 from radiocloud.core.kernels.jones import corr_feeds
 from radiocloud.core.progress import compute
@@ -74,6 +77,7 @@ class TermState:
     theta: np.ndarray
     flags: np.ndarray  # (time, freq interval, ant, feed)
     solutions: list[Solution] = field(default_factory=list)
+    full: np.ndarray | None = None  # a full-Jones term's gains (time, freq interval, ant, 2, 2)
 
     @property
     def gains(self) -> np.ndarray:
@@ -266,6 +270,9 @@ def solve_chain(cfg: CalibrateConfig, states, parts, layout, ref: int, sub) -> l
         state = states[k]
         if n_iter == 0:
             continue
+        if state.kind.full:
+            report.append(solve_full_term(state, parts, layout, ref, n_iter, cfg.tol, step))
+            continue
         how = None
         if cycle >= 1 and (cfg.robust or cfg.mad_threshold > 0):
             how = Reweight(cfg.dof if cfg.robust else None, cfg.mad_threshold or None)
@@ -287,6 +294,61 @@ def solve_chain(cfg: CalibrateConfig, states, parts, layout, ref: int, sub) -> l
         state.solutions.append(sol)
         report.append(_step_report(state, sol, cycle, how))
     return report
+
+
+def solve_full_term(state: TermState, parts, layout, ref, n_iter, tol, step) -> dict:
+    """One pass for a full-Jones term's statistics, then alternating least squares."""
+    tree = full_stats(parts, state.times.tmaps, state.bins.chan_bin, layout.lut, layout.feeds,
+                      state.bins.n)  # fmt: skip
+    ((t0, *sums),) = compute(tree, description=f"{state.spec.name}: pass {step + 1}")
+    placed = _placed(t0, sums, state.times.n)  # S, W hold T1, T2 here
+    T1, T2, D, C = placed.S, placed.W, placed.D, placed.C
+    G, flags, iters, converged, chi2_0, chi2_1 = solve_full(
+        T1, T2, D, C, layout.pairs, layout.nant, max_iter=n_iter, tol=tol, ref=ref
+    )
+    state.full = G
+    state.flags = np.repeat(flags[..., None], 2, axis=-1)
+    state.theta = np.stack([G.real, G.imag], axis=-1).reshape(*G.shape[:3], 4, 2)
+    sol = Solution(
+        theta=state.theta,
+        gains=G,
+        flags=state.flags,
+        iterations=iters,
+        converged=converged,
+        chi2_before=chi2_0,
+        chi2_after=chi2_1,
+        samples=C,
+    )
+    state.solutions.append(sol)
+    return _step_report(state, sol, 0, None)
+
+
+def _stats_scale(state: TermState, layout: Layout) -> int:
+    """Statistics per bin and baseline relative to a diagonal term's (S, W per correlation):
+    a full-Jones term keeps 80 complex numbers (T1, T2)."""
+    return -(-80 * 16 // (STATS_BYTES * len(layout.corr_names))) if state.kind.full else 1
+
+
+def check_full(cfg: CalibrateConfig, layout: Layout) -> None:
+    full = [s for s in cfg.terms if TERM_TYPES[s.type].full]
+    if not full:
+        return
+    name = full[0].name
+    if len(cfg.terms) > 1:
+        raise OptionError(
+            f"term {name} ({full[0].type}) is solved alone: give --terms {name} and apply the "
+            "other terms' tables first (rc-calibrate-apply)"
+        )
+    if sorted(map(tuple, layout.feeds)) != [(0, 0), (0, 1), (1, 0), (1, 1)]:
+        raise UnsupportedLayoutError(
+            f"term {name} (complex) needs all four correlations; the data have "
+            f"{' '.join(layout.corr_names)}: use diag-complex"
+        )
+    if cfg.robust or cfg.mad_threshold > 0 or full[0].load_from:
+        raise OptionError(
+            f"term {name} (complex): --robust, --mad-threshold and --load-from are not "
+            "available for full-Jones terms yet"
+        )
 
 
 def _placed(t0, arrays, nt):
@@ -392,13 +454,15 @@ def run(cfg: CalibrateConfig, *, memory_budget: int, threads: int) -> Result:
 def solve_spw(cfg, sub, meta, ddid, columns, model_cols, memory_budget, threads) -> SpwRun:
     """Read one DATA_DESC_ID's layout, plan, and solve its chain."""
     layout, keep = read_layout(meta, sub, ddid, cfg.fields)
+    check_full(cfg, layout)
     states = [term_state(spec, layout) for spec in cfg.terms]
     ref = ref_index(cfg.ref_ant, sub, layout)
     log.info("DATA_DESC_ID %d: %d partitions, %d rows", ddid, len(keep), layout.n_row)
     passes = sum(1 for n in cfg.iter_recipe if n) + (1 if cfg.output_columns else 0)
     plan = make_plan(
         n_row=layout.n_row, nchan=len(layout.freq), ncorr=len(layout.corr_names),
-        stats_bins=[s.times.n * len(s.bins.fmap) for s in states], nbl=len(layout.pairs),
+        stats_bins=[s.times.n * len(s.bins.fmap) * _stats_scale(s, layout) for s in states],
+        nbl=len(layout.pairs),
         chunk_bins=[len(s.bins.fmap) for s in states], memory_budget=memory_budget,
         threads=threads, passes=passes,
     )  # fmt: skip
@@ -420,11 +484,15 @@ def write_outputs(cfg, runs: list[SpwRun], memory_budget, threads, others) -> st
     columns = [*cfg.output_columns, *(["FLAG"] if flag else [])]
     outs = []
     for run in runs:
-        layout, lookup = run.layout, lookup_of(run.states, run.layout)
+        layout = run.layout
+        lookup = None if run.states[0].kind.full else lookup_of(run.states, layout)
         for i, (_, _, w, ds, vis, model) in enumerate(run.raw):
             p = Partition(vis, model, w, ds.TIME.data, ds.ANTENNA1.data, ds.ANTENNA2.data,
                           layout.utimes[i])  # fmt: skip
             chunks = ds[cfg.data_column].data.chunks
+            if run.states[0].kind.full:
+                outs.append(_full_outputs(cfg, run.states[0], p, i, layout, ds, flag))
+                continue
             new = {
                 col: (dims.VIS, apply_chain(p, i, lookup, layout.feeds, prod).rechunk(chunks))
                 for col, prod in zip(cfg.output_columns, cfg.output_products, strict=True)
@@ -439,6 +507,17 @@ def write_outputs(cfg, runs: list[SpwRun], memory_budget, threads, others) -> st
         writes = io.write_columns(outs, cfg.dataset, columns)
         compute(writes, description=f"writing {', '.join(columns)}")
     return backup
+
+
+def _full_outputs(cfg, state: TermState, p: Partition, i: int, layout, ds, flag: bool):
+    args = (state.times.tmaps[i], state.bins.chan_bin, layout.feeds, state.full,
+            state.flags[..., 0])  # fmt: skip
+    chunks = ds[cfg.data_column].data.chunks
+    new = {col: (dims.VIS, apply_full_chain(p, *args, prod).rechunk(chunks))
+           for col, prod in zip(cfg.output_columns, cfg.output_products, strict=True)}  # fmt: skip
+    if flag:
+        new["FLAG"] = (dims.VIS, ds.FLAG.data | apply_full_chain(p, *args, "corrected", True))
+    return ds.assign(new)
 
 
 def uncalibrated(cfg, keep: list[int], plan: Plan, new_columns: list[str]) -> list:

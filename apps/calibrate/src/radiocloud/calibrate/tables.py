@@ -26,9 +26,15 @@ TIME_TOL = 1e-3  # s: an integration inside an interval's [first, last] integrat
 
 
 def term_dataset(state, layout, sub) -> xr.Dataset:
-    """One term's solutions as the table's xarray dataset."""
+    """One term's solutions as the table's xarray dataset (a full-Jones term's corr axis is
+    its four elements, XX XY YX YY)."""
     times, bins = state.times, state.bins
     feeds = ["X", "Y"] if layout.corr_names[0][0] in "XY" else ["R", "L"]
+    if state.full is not None:
+        full = state.full.reshape(*state.full.shape[:3], 4)
+        flags4 = np.repeat(state.flags[..., :1], 4, axis=-1)
+        state = _FullView(state, full, flags4)
+        feeds = [a + b for a in feeds for b in feeds]
     sols = state.solutions
     last = sols[-1] if sols else None
     ntime, nfi = state.theta.shape[:2]
@@ -71,6 +77,21 @@ def term_dataset(state, layout, sub) -> xr.Dataset:
             "freq_interval": str(state.spec.freq_interval),
         },
     )
+
+
+class _FullView:
+    """A full-Jones term's state seen as gains and flags over 4 "correlations"."""
+
+    def __init__(self, state, full, flags4):
+        self.spec, self.kind, self.times, self.bins = (
+            state.spec,
+            state.kind,
+            state.times,
+            state.bins,
+        )
+        self.solutions = state.solutions
+        self.gains, self.bin_flags, self.flags = full, flags4, flags4
+        self.theta = state.theta
 
 
 def spw_dataset(state, layout, sub) -> xr.Dataset:

@@ -6,6 +6,8 @@ from radiocloud.core.kernels.calibrate.dask import (
     Partition,
     Reweight,
     apply_chain,
+    apply_full_chain,
+    full_stats,
     gain_flags,
     term_stats,
 )
@@ -31,7 +33,9 @@ __all__ = [
     "Term",
     "TimeIntervals",
     "apply_chain",
+    "apply_full_chain",
     "freq_bins",
+    "full_stats",
     "gain_flags",
     "solve",
     "term_stats",

@@ -205,3 +205,56 @@ def gain_flags(p: Partition, part: int, lookup, feeds) -> da.Array:
         dtype=bool, chunks=p.vis.chunks, part=part, lookup=lookup, feeds=feeds,
         nchan=p.vis.shape[1],
     )  # fmt: skip
+
+
+def _chunk_full(vis, model, weight, time, ant1, ant2, *, utimes, tmap, chan_bin, lut, feeds,
+                nbins):  # fmt: skip
+    from radiocloud.core.kernels.calibrate.full import accumulate_full
+
+    ut = np.searchsorted(utimes, time)
+    rt = tmap[ut]
+    t0 = int(rt.min())
+    nt = int(rt.max()) - t0 + 1
+    nbl = lut.max() + 1
+    T1 = np.zeros((nt, nbins, nbl, 2, 2, 2, 2), np.complex128)
+    T2 = np.zeros((nt, nbins, nbl, 2, 2, 2, 2, 2, 2), np.complex128)
+    D = np.zeros((nt, nbins))
+    C = np.zeros((nt, nbins))
+    accumulate_full(vis, model, weight, rt - t0, chan_bin, lut[ant1, ant2], feeds, T1, T2, D, C)
+    return t0, T1, T2, D, C
+
+
+def full_stats(parts: Sequence[Partition], tmaps, chan_bin, lut, feeds, nbins: int):
+    """A delayed (t0, T1, T2, D, C): a full-Jones term's statistics over every chunk."""
+    leaves = []
+    for i, p in enumerate(parts):
+        for blocks in _blocks(p.vis, p.model, p.weight, p.time, p.ant1, p.ant2):
+            leaves.append(dask.delayed(_chunk_full)(
+                *blocks, utimes=p.utimes, tmap=tmaps[i], chan_bin=chan_bin, lut=lut,
+                feeds=feeds, nbins=nbins,
+            ))  # fmt: skip
+    return _tree(leaves)
+
+
+def _chunk_apply_full(vis, model, time, ant1, ant2, *, utimes, tmap, chan_bin, feeds, G, flags,
+                      corrected, residual, want_flags):  # fmt: skip
+    from radiocloud.core.kernels.calibrate.full import apply_full
+
+    time, ant1, ant2 = time.ravel(), ant1.ravel(), ant2.ravel()
+    rt = tmap[np.searchsorted(utimes, time)]
+    out = np.empty(vis.shape, vis.dtype)
+    bad = apply_full(vis, model, rt, chan_bin, ant1, ant2, feeds, G, flags, corrected, residual,
+                     out)  # fmt: skip
+    return bad if want_flags else out
+
+
+def apply_full_chain(p: Partition, tmap, chan_bin, feeds, G, flags, product: str,
+                     want_flags: bool = False) -> da.Array:  # fmt: skip
+    """A full-Jones term's output product (or, with ``want_flags``, its gain-flag mask)."""
+    return da.map_blocks(
+        _chunk_apply_full, p.vis, p.model, p.time[:, None, None], p.ant1[:, None, None],
+        p.ant2[:, None, None], dtype=bool if want_flags else p.vis.dtype, utimes=p.utimes,
+        tmap=tmap, chan_bin=chan_bin, feeds=feeds, G=G, flags=flags,
+        corrected=product in ("corrected", "corrected-residual"),
+        residual=product in ("residual", "corrected-residual"), want_flags=want_flags,
+    )  # fmt: skip

@@ -22,6 +22,8 @@ class Term:
     per_channel: ClassVar[bool] = False
     #: one value for the whole array (solved by ``shared_step``, not per antenna)
     shared: ClassVar[bool] = False
+    #: a full 2x2 Jones matrix (solved by ``calibrate.full``, not as a diagonal term)
+    full: ClassVar[bool] = False
     #: default solution intervals (samples; 0 = the whole axis)
     time_interval: ClassVar[int] = 1
     freq_interval: ClassVar[int] = 0
