@@ -1,0 +1,1 @@
+"""rc-plot: visibilities aggregated into pictures, memory flat in the number of points."""

@@ -1,0 +1,3 @@
+from radiocloud.plot.cli import main
+
+main()
