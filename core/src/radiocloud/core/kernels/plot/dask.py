@@ -7,7 +7,7 @@ import dask
 import dask.array as da
 import numpy as np
 
-from radiocloud.core.kernels.plot.kernels import grid_categories, grid_counts, grid_sums
+from radiocloud.core.kernels.plot.kernels import grid_categories, grid_counts3, grid_sums
 
 
 def _flat(*arrays):
@@ -16,10 +16,18 @@ def _flat(*arrays):
 
 
 def _counts_block(x, y, valid, *, ranges, shape):
-    x, y, valid = _flat(x, y, valid)
     out = np.zeros(shape, np.int64)
-    grid_counts(x.astype(np.float64), y.astype(np.float64), valid, *ranges, out)
+    grid_counts3(_as3(x), _as3(y), _as3(valid), *ranges, out)
     return out
+
+
+def _as3(a):
+    """A block as a 3-d array of one of the kernel's few dtypes (no broadcast copies)."""
+    a = np.asarray(a)
+    a = a.reshape(a.shape + (1,) * (3 - a.ndim))
+    if a.dtype == np.bool_:
+        return np.ascontiguousarray(a)
+    return np.ascontiguousarray(a, dtype=np.float64 if a.dtype.itemsize > 4 else np.float32)
 
 
 def _categories_block(x, y, category, valid, *, ranges, shape):
@@ -51,10 +59,22 @@ def _tree(leaves):
 
 
 def _blocks(*arrays):
-    """Matching blocks of arrays broadcast against each other (chunked alike along rows)."""
-    arrays = da.broadcast_arrays(*(da.asarray(a) for a in arrays))
-    arrays = [a.rechunk(arrays[0].chunks) for a in arrays]
-    return zip(*(a.to_delayed().ravel() for a in arrays), strict=True)
+    """Matching row blocks of (row, chan, corr) arrays that broadcast against each other:
+    each keeps its own shape (length-1 axes stay 1), rows chunked like the longest; numpy
+    arrays and arrays of one row are passed whole to every block."""
+    shaped = [a.reshape(a.shape + (1,) * (3 - a.ndim)) for a in arrays]
+    lazy = [a for a in shaped if isinstance(a, da.Array)]
+    big = max(lazy, key=lambda a: a.shape[0])
+    rows = big.rechunk({1: -1, 2: -1}).chunks[0]
+    blocks = []
+    for a in shaped:
+        if isinstance(a, da.Array) and a.shape[0] == big.shape[0] and a.shape[0] > 1:
+            a = a.rechunk({0: rows, 1: -1, 2: -1})
+            blocks.append(list(a.to_delayed().ravel()))
+        else:
+            whole = a.rechunk(-1).to_delayed().ravel()[0] if isinstance(a, da.Array) else a
+            blocks.append([whole] * len(rows))
+    return zip(*blocks, strict=True)
 
 
 def aggregate(x, y, valid, *, ranges, shape, category=None, value=None):

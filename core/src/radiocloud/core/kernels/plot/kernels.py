@@ -71,3 +71,24 @@ def grid_sums(x, y, value, valid, x0, x1, y0, y1, sums, counts):
         if i >= 0 and j >= 0:
             sums[j, i] += value[k]
             counts[j, i] += 1
+
+
+@njit()
+def grid_counts3(x, y, valid, x0, x1, y0, y1, counts):
+    """``grid_counts`` for (row, chan, corr) arrays that broadcast against each other (an
+    axis of length 1 repeats), without materialising the broadcast."""
+    ny, nx = counts.shape
+    nr = max(x.shape[0], y.shape[0], valid.shape[0])
+    nf = max(x.shape[1], y.shape[1], valid.shape[1])
+    nc = max(x.shape[2], y.shape[2], valid.shape[2])
+    for r in range(nr):
+        rx, ry, rv = min(r, x.shape[0] - 1), min(r, y.shape[0] - 1), min(r, valid.shape[0] - 1)
+        for f in range(nf):
+            fx, fy, fv = min(f, x.shape[1] - 1), min(f, y.shape[1] - 1), min(f, valid.shape[1] - 1)
+            for c in range(nc):
+                if not valid[rv, fv, min(c, valid.shape[2] - 1)]:
+                    continue
+                i = _pixel(x[rx, fx, min(c, x.shape[2] - 1)], x0, x1, nx)
+                j = _pixel(y[ry, fy, min(c, y.shape[2] - 1)], y0, y1, ny)
+                if i >= 0 and j >= 0:
+                    counts[j, i] += 1
