@@ -7,43 +7,28 @@ import dask
 import dask.array as da
 import numpy as np
 
-from radiocloud.core.kernels.plot.kernels import grid_categories, grid_counts3, grid_sums
+from radiocloud.core.kernels.plot.kernels import grid
 
 
-def _flat(*arrays):
-    shape = np.broadcast_shapes(*(a.shape for a in arrays))
-    return [np.ascontiguousarray(np.broadcast_to(a, shape)).ravel() for a in arrays]
-
-
-def _counts_block(x, y, valid, *, ranges, shape):
-    out = np.zeros(shape, np.int64)
-    grid_counts3(_as3(x), _as3(y), _as3(valid), *ranges, out)
-    return out
-
-
-def _as3(a):
-    """A block as a 3-d array of one of the kernel's few dtypes (no broadcast copies)."""
+def _as3(a, kind):
+    """A block as a contiguous 3-d array of the kernel's dtype for ``kind`` (broadcast
+    axes stay length 1: no copy of the broadcast)."""
     a = np.asarray(a)
     a = a.reshape(a.shape + (1,) * (3 - a.ndim))
-    if a.dtype == np.bool_:
-        return np.ascontiguousarray(a)
-    return np.ascontiguousarray(a, dtype=np.float64 if a.dtype.itemsize > 4 else np.float32)
+    dtype = {"bool": np.bool_, "int": np.int64, "float": np.float64}[kind]
+    return np.ascontiguousarray(a, dtype=dtype)
 
 
-def _categories_block(x, y, category, valid, *, ranges, shape):
-    x, y, category, valid = _flat(x, y, category, valid)
-    out = np.zeros(shape, np.int64)
-    grid_categories(x.astype(np.float64), y.astype(np.float64), category.astype(np.int64),
-                    valid, *ranges, out)  # fmt: skip
-    return out
-
-
-def _sums_block(x, y, value, valid, *, ranges, shape):
-    x, y, value, valid = _flat(x, y, value, valid)
-    sums, counts = np.zeros(shape), np.zeros(shape, np.int64)
-    grid_sums(x.astype(np.float64), y.astype(np.float64), value.astype(np.float64), valid,
-              *ranges, sums, counts)  # fmt: skip
-    return np.stack([sums, counts.astype(np.float64)])
+def _block(x, y, valid, category, value, *, ranges, shape):
+    counts = np.zeros(shape if len(shape) == 3 else (1, *shape), np.int64)
+    sums = np.zeros(counts.shape) if value is not None else np.zeros((1, 1, 1))
+    grid(_as3(x, "float"), _as3(y, "float"), _as3(valid, "bool"),
+         _as3(0 if category is None else category, "int"),
+         _as3(0.0 if value is None else value, "float"), category is not None,
+         value is not None, *ranges, counts, sums)  # fmt: skip
+    if value is not None:
+        return np.stack([sums[0], counts[0].astype(np.float64)])
+    return counts if len(shape) == 3 else counts[0]
 
 
 def _sum(a, b):
@@ -81,15 +66,13 @@ def aggregate(x, y, valid, *, ranges, shape, category=None, value=None):
     """A delayed grid of the points (x, y) where ``valid``: counts (ny, nx); counts per
     category (ncat, ny, nx) with ``category`` (and ``shape`` = (ncat, ny, nx)); or, with
     ``value``, sums and counts stacked (2, ny, nx). ``ranges`` = (x0, x1, y0, y1)."""
-    if category is not None:
-        leaves = [dask.delayed(_categories_block)(*b, ranges=ranges, shape=shape)
-                  for b in _blocks(x, y, category, valid)]  # fmt: skip
-    elif value is not None:
-        leaves = [dask.delayed(_sums_block)(*b, ranges=ranges, shape=shape)
-                  for b in _blocks(x, y, value, valid)]  # fmt: skip
-    else:
-        leaves = [dask.delayed(_counts_block)(*b, ranges=ranges, shape=shape)
-                  for b in _blocks(x, y, valid)]  # fmt: skip
+    extra = [a for a in (category, value) if a is not None]
+    leaves = []
+    for b in _blocks(x, y, valid, *extra):
+        cat = b[3] if category is not None else None
+        val = b[-1] if value is not None else None
+        leaves.append(dask.delayed(_block)(b[0], b[1], b[2], cat, val, ranges=ranges,
+                                           shape=shape))  # fmt: skip
     return _tree(leaves)
 
 

@@ -33,62 +33,62 @@ def _pixel(v, v0, v1, n):
 
 
 @njit()
-def grid_counts(x, y, valid, x0, x1, y0, y1, counts):
-    """Add each valid point's count into ``counts`` (ny, nx)."""
-    ny, nx = counts.shape
-    for k in range(x.size):
-        if not valid[k]:
-            continue
-        i = _pixel(x[k], x0, x1, nx)
-        j = _pixel(y[k], y0, y1, ny)
-        if i >= 0 and j >= 0:
-            counts[j, i] += 1
-
-
-@njit()
-def grid_categories(x, y, category, valid, x0, x1, y0, y1, counts):
-    """Counts per category (ncat, ny, nx); points of a category outside [0, ncat) skipped."""
+def grid(x, y, valid, category, value, use_category, use_value, x0, x1, y0, y1, counts, sums):
+    """Aggregate points given as (row, chan, corr) arrays that broadcast against each other
+    (a length-1 axis repeats; nothing is materialised): each valid point adds 1 to
+    ``counts[c, j, i]``, c its category (with ``use_category``; points of a category outside
+    [0, ncat) are skipped) or 0, and with ``use_value`` its finite value to ``sums[c, j, i]``
+    (points whose value is not finite are skipped)."""
     ncat, ny, nx = counts.shape
-    for k in range(x.size):
-        c = category[k]
-        if not valid[k] or c < 0 or c >= ncat:
-            continue
-        i = _pixel(x[k], x0, x1, nx)
-        j = _pixel(y[k], y0, y1, ny)
-        if i >= 0 and j >= 0:
-            counts[c, j, i] += 1
-
-
-@njit()
-def grid_sums(x, y, value, valid, x0, x1, y0, y1, sums, counts):
-    """Sum and count of a continuous ``value`` per pixel (colour by the pixel's mean)."""
-    ny, nx = counts.shape
-    for k in range(x.size):
-        if not valid[k] or not np.isfinite(value[k]):
-            continue
-        i = _pixel(x[k], x0, x1, nx)
-        j = _pixel(y[k], y0, y1, ny)
-        if i >= 0 and j >= 0:
-            sums[j, i] += value[k]
-            counts[j, i] += 1
-
-
-@njit()
-def grid_counts3(x, y, valid, x0, x1, y0, y1, counts):
-    """``grid_counts`` for (row, chan, corr) arrays that broadcast against each other (an
-    axis of length 1 repeats), without materialising the broadcast."""
-    ny, nx = counts.shape
     nr = max(x.shape[0], y.shape[0], valid.shape[0])
     nf = max(x.shape[1], y.shape[1], valid.shape[1])
     nc = max(x.shape[2], y.shape[2], valid.shape[2])
     for r in range(nr):
-        rx, ry, rv = min(r, x.shape[0] - 1), min(r, y.shape[0] - 1), min(r, valid.shape[0] - 1)
         for f in range(nf):
-            fx, fy, fv = min(f, x.shape[1] - 1), min(f, y.shape[1] - 1), min(f, valid.shape[1] - 1)
-            for c in range(nc):
-                if not valid[rv, fv, min(c, valid.shape[2] - 1)]:
+            for k in range(nc):
+                if not _at(valid, r, f, k):
                     continue
-                i = _pixel(x[rx, fx, min(c, x.shape[2] - 1)], x0, x1, nx)
-                j = _pixel(y[ry, fy, min(c, y.shape[2] - 1)], y0, y1, ny)
+                c = _at(category, r, f, k) if use_category else 0
+                if c < 0 or c >= ncat:
+                    continue
+                v = _at(value, r, f, k) if use_value else 0.0
+                if not np.isfinite(v):
+                    continue
+                i = _pixel(_at(x, r, f, k), x0, x1, nx)
+                j = _pixel(_at(y, r, f, k), y0, y1, ny)
                 if i >= 0 and j >= 0:
-                    counts[j, i] += 1
+                    counts[c, j, i] += 1
+                    if use_value:
+                        sums[c, j, i] += v
+
+
+@njit()
+def _at(a, r, f, k):
+    """a[r, f, k] with length-1 axes broadcast."""
+    return a[min(r, a.shape[0] - 1), min(f, a.shape[1] - 1), min(k, a.shape[2] - 1)]
+
+
+_NONE_INT = np.zeros((1, 1, 1), np.int64)
+_NONE_FLOAT = np.zeros((1, 1, 1))
+
+
+def _3d(a):
+    return a.reshape(-1, 1, 1)
+
+
+def grid_counts(x, y, valid, x0, x1, y0, y1, counts):
+    """Add each valid point (1-d arrays) into ``counts`` (ny, nx)."""
+    grid(_3d(x), _3d(y), _3d(valid), _NONE_INT, _NONE_FLOAT, False, False, x0, x1, y0, y1,
+         counts[None], _NONE_FLOAT)  # fmt: skip
+
+
+def grid_categories(x, y, category, valid, x0, x1, y0, y1, counts):
+    """Counts per category (ncat, ny, nx) of 1-d points."""
+    grid(_3d(x), _3d(y), _3d(valid), _3d(category), _NONE_FLOAT, True, False, x0, x1, y0, y1,
+         counts, _NONE_FLOAT)  # fmt: skip
+
+
+def grid_sums(x, y, value, valid, x0, x1, y0, y1, sums, counts):
+    """Sum and count of a continuous ``value`` per pixel (colour by the pixel's mean)."""
+    grid(_3d(x), _3d(y), _3d(valid), _NONE_INT, _3d(value), False, True, x0, x1, y0, y1,
+         counts[None], sums[None])  # fmt: skip
