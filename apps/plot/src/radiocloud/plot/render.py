@@ -11,7 +11,8 @@ from matplotlib.figure import Figure
 
 from radiocloud.plot.axes import Axis
 
-CATEGORY_COLOURS = "tab20"
+# saturated colours while they suffice, then pairs of shades (pale ones vanish on white)
+CATEGORY_COLOURS = ("tab10", "tab20")
 
 
 def render(path: str, grid: np.ndarray | None, ranges, x: Axis, y: Axis, *, title: str,
@@ -45,7 +46,7 @@ def render(path: str, grid: np.ndarray | None, ranges, x: Axis, y: Axis, *, titl
 def _colours(n: int) -> np.ndarray:
     from matplotlib import colormaps
 
-    table = colormaps[CATEGORY_COLOURS].colors
+    table = colormaps[CATEGORY_COLOURS[0] if n <= 10 else CATEGORY_COLOURS[1]].colors
     return np.array([table[i % len(table)][:3] for i in range(n)])
 
 
@@ -55,7 +56,7 @@ def _blend(grid: np.ndarray) -> np.ndarray:
     total = grid.sum(axis=0)
     rgb = np.einsum("cyx,ck->yxk", grid, _colours(len(grid))) / np.maximum(total, 1)[..., None]
     alpha = np.log1p(total) / max(np.log1p(total.max()), 1e-12)
-    alpha = np.where(total > 0, 0.25 + 0.75 * alpha, 0.0)
+    alpha = np.where(total > 0, 0.5 + 0.5 * alpha, 0.0)
     return np.concatenate([rgb, alpha[..., None]], axis=-1)
 
 
