@@ -30,10 +30,11 @@ def term_dataset(state, layout, sub) -> xr.Dataset:
     its four elements, XX XY YX YY)."""
     times, bins = state.times, state.bins
     feeds = ["X", "Y"] if layout.corr_names[0][0] in "XY" else ["R", "L"]
-    if state.full is not None:
-        full = state.full.reshape(*state.full.shape[:3], 4)
-        flags4 = np.repeat(state.flags[..., :1], 4, axis=-1)
-        state = _FullView(state, full, flags4)
+    if state.full is None:
+        gains, bin_flags, flags = state.gains, state.bin_flags, state.flags
+    else:  # a full-Jones term: corr is its four elements, its flags are per antenna
+        gains = state.full.reshape(*state.full.shape[:3], 4)
+        bin_flags = flags = np.repeat(state.flags[..., :1], 4, axis=-1)
         feeds = [a + b for a in feeds for b in feeds]
     sols = state.solutions
     last = sols[-1] if sols else None
@@ -48,10 +49,10 @@ def term_dataset(state, layout, sub) -> xr.Dataset:
     part = times.partition
     return xr.Dataset(
         {
-            "gains": (gdims, state.gains[:, :, :, None, :]),
-            "gain_flags": (gdims, state.bin_flags[:, :, :, None, :]),
+            "gains": (gdims, gains[:, :, :, None, :]),
+            "gain_flags": (gdims, bin_flags[:, :, :, None, :]),
             "params": (pdims, state.theta[:, :, :, None, :, :]),
-            "param_flags": (pdims[:-1], state.flags[:, :, :, None, :]),
+            "param_flags": (pdims[:-1], flags[:, :, :, None, :]),
             "iterations": (idims, per_interval("iterations", 0)),
             "converged": (idims, per_interval("converged", False)),
             "chi2_before": (idims, per_interval("chi2_before", np.nan)),
@@ -77,21 +78,6 @@ def term_dataset(state, layout, sub) -> xr.Dataset:
             "freq_interval": str(state.spec.freq_interval),
         },
     )
-
-
-class _FullView:
-    """A full-Jones term's state seen as gains and flags over 4 "correlations"."""
-
-    def __init__(self, state, full, flags4):
-        self.spec, self.kind, self.times, self.bins = (
-            state.spec,
-            state.kind,
-            state.times,
-            state.bins,
-        )
-        self.solutions = state.solutions
-        self.gains, self.bin_flags, self.flags = full, flags4, flags4
-        self.theta = state.theta
 
 
 def spw_dataset(state, layout, sub) -> xr.Dataset:

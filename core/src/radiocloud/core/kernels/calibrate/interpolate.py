@@ -24,35 +24,32 @@ def neighbours(x_src: np.ndarray, x_dst: np.ndarray) -> tuple[np.ndarray, np.nda
     return lo, hi, w
 
 
+def _sides(values, flags, x_src, x_dst, axis: int):
+    """Each destination point's neighbours below and above along ``axis`` (``values``
+    and ``flags`` taken there), the upper one's weight shaped to broadcast against the
+    values, and the flag of what the interpolation draws on."""
+    order = np.argsort(x_src)
+    lo, hi, w = neighbours(np.asarray(x_src)[order], np.asarray(x_dst))
+    lo, hi = order[lo], order[hi]
+    shape = [1] * values.ndim
+    shape[axis] = len(w)
+    v0, v1 = np.take(values, lo, axis=axis), np.take(values, hi, axis=axis)
+    fshape = [1] * flags.ndim
+    fshape[axis] = len(w)
+    wf = w.reshape(fshape)
+    flag = (np.take(flags, lo, axis=axis) & (wf < 1)) | (np.take(flags, hi, axis=axis) & (wf > 0))
+    return v0, v1, w.reshape(shape), flag
+
+
 def lerp_gains(gains, flags, x_src, x_dst, axis: int):
     """``gains`` and ``flags`` interpolated from ``x_src`` to ``x_dst`` along ``axis``."""
-    order = np.argsort(x_src)
-    g = np.take(gains, order, axis=axis)
-    f = np.take(flags, order, axis=axis)
-    lo, hi, w = neighbours(np.asarray(x_src)[order], np.asarray(x_dst))
-    shape = [1] * g.ndim
-    shape[axis] = len(w)
-    w = w.reshape(shape)
-    g0, g1 = np.take(g, lo, axis=axis), np.take(g, hi, axis=axis)
+    g0, g1, w, flag = _sides(gains, flags, x_src, x_dst, axis)
     amp = (1 - w) * np.abs(g0) + w * np.abs(g1)
-    turn = np.angle(g1 * np.conj(g0))
-    phase = np.angle(g0) + w * turn
-    flag = (np.take(f, lo, axis=axis) & (w < 1)) | (np.take(f, hi, axis=axis) & (w > 0))
+    phase = np.angle(g0) + w * np.angle(g1 * np.conj(g0))
     return amp * np.exp(1j * phase), flag
 
 
 def lerp_params(params, flags, x_src, x_dst, axis: int):
     """Real parameters (delays, phase offsets) interpolated linearly along ``axis``."""
-    order = np.argsort(x_src)
-    p = np.take(params, order, axis=axis)
-    f = np.take(flags, order, axis=axis)
-    lo, hi, w = neighbours(np.asarray(x_src)[order], np.asarray(x_dst))
-    shape = [1] * p.ndim
-    shape[axis] = len(w)
-    wp = w.reshape(shape)
-    fshape = [1] * f.ndim
-    fshape[axis] = len(w)
-    wf = w.reshape(fshape)
-    out = (1 - wp) * np.take(p, lo, axis=axis) + wp * np.take(p, hi, axis=axis)
-    flag = (np.take(f, lo, axis=axis) & (wf < 1)) | (np.take(f, hi, axis=axis) & (wf > 0))
-    return out, flag
+    p0, p1, w, flag = _sides(params, flags, x_src, x_dst, axis)
+    return (1 - w) * p0 + w * p1, flag
