@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from radiocloud.core.kernels.plot import aggregate, data_range, grid_counts, grid_sums
+from radiocloud.core.kernels.plot import aggregate, data_extent, grid_counts, grid_sums
 
 points = st.integers(1, 300).flatmap(
     lambda n: st.tuples(
@@ -64,5 +64,20 @@ def test_dask_chunks_sum_to_the_numpy_grid():
         sel = ~flag & (corr == c)
         want, _, _ = np.histogram2d(amp[sel], xb[sel], bins=shape, range=((0, 1), (0, 100)))
         np.testing.assert_array_equal(cats[c], want)
-    lo, hi = dask.compute(*data_range(Y, valid))
-    assert (lo, hi) == (amp[~flag].min(), amp[~flag].max())
+
+
+def test_extent_of_valid_finite_points_in_one_pass():
+    """A point is in the extent when valid and both its x and y are finite."""
+    rng = np.random.default_rng(1)
+    uv = rng.uniform(0, 100, (300, 1, 1))
+    amp = rng.uniform(0, 1, (300, 8, 2)).astype(np.float32)
+    flag = rng.random(amp.shape) < 0.2
+    amp[~flag] = np.where(rng.random((~flag).sum()) < 0.01, np.nan, amp[~flag])
+    X, Y = da.from_array(uv, chunks=(64, 1, 1)), da.from_array(amp, chunks=(64, 8, 2))
+    (ext,) = dask.compute(data_extent(X, Y, ~da.from_array(flag, chunks=(64, 8, 2))))
+    keep = ~flag & np.isfinite(amp)
+    xb = np.broadcast_to(uv, amp.shape)
+    want = [xb[keep].min(), xb[keep].max(), amp[keep].min(), amp[keep].max()]
+    np.testing.assert_array_equal(ext, want)
+    (none,) = dask.compute(data_extent(X, Y, da.zeros(amp.shape, bool, chunks=(64, 8, 2))))
+    np.testing.assert_array_equal(none, [np.inf, -np.inf, np.inf, -np.inf])

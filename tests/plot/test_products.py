@@ -371,3 +371,18 @@ def test_bad_input_is_one_clear_error_naming_the_file(small_ms, tmp_path):
     with pytest.raises(DatasetNotFoundError, match=r"gain table '.*nope.zarr' does not exist"):
         plot_gain_table(str(tmp_path / "nope.zarr"), str(tmp_path / "x.png"))
     assert not list(tmp_path.glob("*.png"))
+
+
+def test_rc_plot_draws_each_kind_of_file_in_its_own_way(gains, flag_summary, tmp_path, capfd):
+    """The command line dispatches on what DATASET is; -x/-y are for visibilities only."""
+    from .conftest import plot
+
+    write_image(tmp_path / "img.fits")
+    assert plot(gains, "--output", tmp_path / "g.png") == 0
+    assert sorted(p.name for p in tmp_path.glob("g-*.png")) == ["g-B.png", "g-G.png", "g-K.png"]
+    assert plot(tmp_path / "img.fits", "--output", tmp_path / "i.png", "--size", "500x400") == 0
+    assert png_size(tmp_path / "i.png") == (500, 400)
+    assert plot(flag_summary[0], "--output", tmp_path / "f.png") == 0
+    assert png_size(tmp_path / "f.png") == (1000, 800)
+    assert plot(gains, "-x", "TIME", "-y", "DATA:amp", "--output", tmp_path / "x.png") == 2
+    assert "drop -x and -y" in capfd.readouterr().err

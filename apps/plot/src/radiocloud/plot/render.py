@@ -2,23 +2,26 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 
 from radiocloud.plot.axes import Axis
+from radiocloud.plot.products.common import save
 
 # saturated colours while they suffice, then pairs of shades (pale ones vanish on white)
 CATEGORY_COLOURS = ("tab10", "tab20")
 
 
 def render(path: str, grid: np.ndarray | None, ranges, x: Axis, y: Axis, *, title: str,
-           size: tuple[int, int], categories: list[str] | None = None) -> None:  # fmt: skip
-    """Write one plot. ``grid`` is (ny, nx) counts, or (ncat, ny, nx) with ``categories``;
-    None (nothing to plot) gives an empty, labelled plot saying so."""
+           size: tuple[int, int], categories: list[str] | None = None,
+           colour: Axis | None = None, colour_range=None) -> tuple[float, ...]:  # fmt: skip
+    """Write one plot. ``grid`` is (ny, nx) counts; (ncat, ny, nx) with ``categories``;
+    (2, ny, nx) sums and counts of the ``colour`` axis, drawn as each pixel's mean on the
+    scale ``colour_range``. None (nothing to plot) gives an empty, labelled plot saying so.
+    The file appears only once complete. Returns the data area's box in the image (left, top,
+    right, bottom, in pixels from the top left), for an interactive page to map the cursor."""
     width, height = size
     fig = Figure(figsize=(width / 100, height / 100), dpi=100)
     FigureCanvasAgg(fig)
@@ -26,9 +29,12 @@ def render(path: str, grid: np.ndarray | None, ranges, x: Axis, y: Axis, *, titl
     ax.set_xlabel(x.text)
     ax.set_ylabel(y.text)
     ax.set_title(title, fontsize="medium")
-    if grid is None or not grid.any():
+    counts = None if grid is None else (grid[1] if colour is not None else grid)
+    if counts is None or not counts.any():
         ax.text(0.5, 0.5, "no unflagged data in the selection", ha="center", va="center",
                 transform=ax.transAxes)  # fmt: skip
+    elif colour is not None:
+        _mean_image(fig, ax, grid, ranges, colour, colour_range)
     elif categories is None:
         image = ax.imshow(np.ma.masked_equal(grid, 0), origin="lower", aspect="auto",
                           extent=ranges, norm=LogNorm(vmin=1, vmax=max(grid.max(), 1)),
@@ -39,8 +45,23 @@ def render(path: str, grid: np.ndarray | None, ranges, x: Axis, y: Axis, *, titl
                   interpolation="nearest")  # fmt: skip
         _legend(ax, grid, categories)
     fig.tight_layout()
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
+    save(fig, path)
+    box = ax.get_window_extent()
+    return box.x0, height - box.y1, box.x1, height - box.y0
+
+
+def _mean_image(fig, ax, grid, ranges, colour: Axis, colour_range) -> None:
+    sums, counts = grid
+    mean = np.ma.masked_where(counts == 0, sums / np.maximum(counts, 1))
+    if colour.name == "FLAG":
+        lo, hi, label, cmap = 0.0, 1.0, "flagged fraction", "magma"
+    else:
+        lo, hi = colour_range
+        label = f"mean {colour.text}"
+        cmap = "twilight" if ":phase" in colour.name else "viridis"  # phase wraps: cyclic
+    image = ax.imshow(mean, origin="lower", aspect="auto", extent=ranges, cmap=cmap,
+                      vmin=lo, vmax=hi if hi > lo else lo + 1, interpolation="nearest")  # fmt: skip
+    fig.colorbar(image, ax=ax, label=label)
 
 
 def _colours(n: int) -> np.ndarray:

@@ -31,14 +31,21 @@ def new_figure(size: tuple[int, int]) -> Figure:
 
 
 def save(fig: Figure, path: str) -> str:
-    """Write ``fig`` to ``path`` (its format from the suffix, PNG by default) and return it."""
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    """Write ``fig`` to ``path`` (its format from the suffix, PNG by default) through a
+    temporary file, so that an interrupted run leaves no half-written image; return it."""
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    part = out.with_name(f".{out.name}.part")
+    fmt = out.suffix.lstrip(".").lower() or "png"
     try:
-        fig.savefig(path, dpi=DPI)
+        fig.savefig(part, dpi=DPI, format=fmt)
+        os.replace(part, out)
     except OSError as exc:
         raise OutputNotWritableError(f"cannot write '{path}': {exc.strerror or exc}") from None
     except ValueError as exc:  # an image format matplotlib does not know
         raise OptionError(f"cannot write '{path}': {exc}") from None
+    finally:
+        part.unlink(missing_ok=True)
     return str(path)
 
 

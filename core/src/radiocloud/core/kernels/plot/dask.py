@@ -7,15 +7,19 @@ import dask
 import dask.array as da
 import numpy as np
 
-from radiocloud.core.kernels.plot.kernels import grid
+from radiocloud.core.kernels.plot.kernels import extent, grid
+
+# dtypes the kernels take as they are (one compiled version each); others are converted
+_NATIVE = {"bool": (np.bool_,), "int": (np.int32, np.int64), "float": (np.float32, np.float64)}
+_CAST = {"bool": np.bool_, "int": np.int64, "float": np.float64}
 
 
 def _as3(a, kind):
-    """A block as a contiguous 3-d array of the kernel's dtype for ``kind`` (broadcast
-    axes stay length 1: no copy of the broadcast)."""
+    """A block as a contiguous 3-d array the kernels take (float32 stays float32: no
+    widening copy; broadcast axes stay length 1: no copy of the broadcast)."""
     a = np.asarray(a)
     a = a.reshape(a.shape + (1,) * (3 - a.ndim))
-    dtype = {"bool": np.bool_, "int": np.int64, "float": np.float64}[kind]
+    dtype = a.dtype if a.dtype.type in _NATIVE[kind] else _CAST[kind]
     return np.ascontiguousarray(a, dtype=dtype)
 
 
@@ -27,8 +31,8 @@ def _block(x, y, valid, category, value, *, ranges, shape):
          _as3(0.0 if value is None else value, "float"), category is not None,
          value is not None, *ranges, counts, sums)  # fmt: skip
     if value is not None:
-        return np.stack([sums[0], counts[0].astype(np.float64)])
-    return counts if len(shape) == 3 else counts[0]
+        return np.stack([sums.reshape(shape), counts.reshape(shape).astype(np.float64)])
+    return counts.reshape(shape)
 
 
 def _sum(a, b):
@@ -36,9 +40,12 @@ def _sum(a, b):
     return a
 
 
-def _tree(leaves):
+def _tree(leaves, combine=_sum):
+    """One delayed result of ``leaves`` combined pairwise (a tree, not a chain)."""
     while len(leaves) > 1:
-        pairs = [dask.delayed(_sum)(a, b) for a, b in zip(leaves[::2], leaves[1::2], strict=False)]
+        pairs = [
+            dask.delayed(combine)(a, b) for a, b in zip(leaves[::2], leaves[1::2], strict=False)
+        ]
         leaves = pairs + ([leaves[-1]] if len(leaves) % 2 else [])
     return leaves[0]
 
@@ -65,7 +72,7 @@ def _blocks(*arrays):
 def aggregate(x, y, valid, *, ranges, shape, category=None, value=None):
     """A delayed grid of the points (x, y) where ``valid``: counts (ny, nx); counts per
     category (ncat, ny, nx) with ``category`` (and ``shape`` = (ncat, ny, nx)); or, with
-    ``value``, sums and counts stacked (2, ny, nx). ``ranges`` = (x0, x1, y0, y1)."""
+    ``value``, sums and counts stacked (2, *shape). ``ranges`` = (x0, x1, y0, y1)."""
     extra = [a for a in (category, value) if a is not None]
     leaves = []
     for b in _blocks(x, y, valid, *extra):
@@ -76,7 +83,17 @@ def aggregate(x, y, valid, *, ranges, shape, category=None, value=None):
     return _tree(leaves)
 
 
-def data_range(values, valid) -> tuple:
-    """Lazy (min, max) of the valid, finite values (NaN, NaN when there are none)."""
-    v = da.where(valid & da.isfinite(values), values, np.nan)
-    return da.nanmin(v), da.nanmax(v)
+def _extent_block(x, y, valid):
+    out = np.array([np.inf, -np.inf, np.inf, -np.inf])
+    extent(_as3(x, "float"), _as3(y, "float"), _as3(valid, "bool"), out)
+    return out
+
+
+def _widen(a, b):
+    return np.array([min(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), max(a[3], b[3])])
+
+
+def data_extent(x, y, valid):
+    """Delayed [xmin, xmax, ymin, ymax] of the valid points whose x and y are finite, in one
+    pass over the blocks (inf, -inf when there are none)."""
+    return _tree([dask.delayed(_extent_block)(*b) for b in _blocks(x, y, valid)], _widen)

@@ -40,9 +40,8 @@ def grid(x, y, valid, category, value, use_category, use_value, x0, x1, y0, y1, 
     [0, ncat) are skipped) or 0, and with ``use_value`` its finite value to ``sums[c, j, i]``
     (points whose value is not finite are skipped)."""
     ncat, ny, nx = counts.shape
-    nr = max(x.shape[0], y.shape[0], valid.shape[0])
-    nf = max(x.shape[1], y.shape[1], valid.shape[1])
-    nc = max(x.shape[2], y.shape[2], valid.shape[2])
+    # an unused category or value is one element: it does not widen the loops
+    nr, nf, nc = _grow(_grow(_grow(_grow(x.shape, y), valid), category), value)
     for r in range(nr):
         for f in range(nf):
             for k in range(nc):
@@ -60,6 +59,28 @@ def grid(x, y, valid, category, value, use_category, use_value, x0, x1, y0, y1, 
                     counts[c, j, i] += 1
                     if use_value:
                         sums[c, j, i] += v
+
+
+@njit()
+def extent(x, y, valid, out):
+    """Widen ``out`` = [xmin, xmax, ymin, ymax] to the valid points (broadcast like ``grid``)
+    whose x and y are both finite."""
+    nr, nf, nc = _grow(_grow(x.shape, y), valid)
+    for r in range(nr):
+        for f in range(nf):
+            for k in range(nc):
+                if not _at(valid, r, f, k):
+                    continue
+                u, v = _at(x, r, f, k), _at(y, r, f, k)
+                if np.isfinite(u) and np.isfinite(v):
+                    out[0], out[1] = min(out[0], u), max(out[1], u)
+                    out[2], out[3] = min(out[2], v), max(out[3], v)
+
+
+@njit()
+def _grow(shape, a):
+    """The shape ``shape`` and ``a`` broadcast to (both 3-d)."""
+    return max(shape[0], a.shape[0]), max(shape[1], a.shape[1]), max(shape[2], a.shape[2])
 
 
 @njit()
