@@ -9,7 +9,7 @@ DEMO_DIR ?= build/demo
 
 setup:
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet "uv>=0.5"
-	$(UV) sync --all-packages --locked --quiet
+	$(UV) sync --all-packages --locked --quiet --compile-bytecode
 
 demo: setup
 	@mkdir -p $(DEMO_DIR)

@@ -17,7 +17,7 @@ import numpy as np
 
 from radiocloud.core import io
 from radiocloud.core.errors import ColumnError, OptionError
-from radiocloud.core.kernels.plot import aggregate, data_extent
+from radiocloud.core.kernels.plot import aggregate_all, data_extent
 from radiocloud.core.progress import compute
 from radiocloud.core.units import format_size
 from radiocloud.plot.axes import CATEGORIES, Axis, Source, baseline_index, values
@@ -112,8 +112,11 @@ def aggregate_plots(cfg: PlotConfig, *, memory_budget: int, threads: int) -> Gri
                           threads=threads)  # fmt: skip
     parts, layout = _select(cfg, dss, sub)
     plots = [_points(cfg, p, parts, layout) for p in cfg.plots]
+    for per in plots:
+        niter, ncolour = _ncat(cfg, layout, per[0].names)
+        _check_memory(cfg, niter * ncolour, memory_budget, threads)
     ranges = _ranges(cfg, plots)
-    grids = _grids(cfg, plots, ranges, layout, memory_budget, threads)
+    grids = _grids(cfg, plots, ranges, layout, threads)
     return Grids(layout, plots, ranges, grids)
 
 
@@ -358,7 +361,7 @@ def _ncat(cfg: PlotConfig, layout: Layout, corr: tuple[str, ...]) -> tuple[int, 
     return niter, ncolour
 
 
-def _grids(cfg, plots, ranges, layout, memory_budget, threads):
+def _grids(cfg, plots, ranges, layout, threads):
     nx, ny = cfg.pixels
     lazy = []
     for per, r in zip(plots, ranges, strict=True):
@@ -366,22 +369,21 @@ def _grids(cfg, plots, ranges, layout, memory_budget, threads):
             lazy.append(None)
             continue
         niter, ncolour = _ncat(cfg, layout, per[0].names)
-        _check_memory(cfg, niter * ncolour, memory_budget, threads)
         shape = (niter * ncolour, ny, nx)
-        terms = []
+        sources = []
         for p in per:
             for cat, extra in zip(p.categories, p.extra, strict=True):
                 valid = p.valid if extra is None else p.valid & extra
-                terms.append(aggregate(p.x, p.y, valid, ranges=r, shape=shape, category=cat,
-                                       value=p.value))  # fmt: skip
-        lazy.append((terms, niter, ncolour))
+                sources.append((p.x, p.y, valid, cat, p.value))
+        grid = aggregate_all(sources, ranges=r, shape=shape, lanes=threads,
+                             value=cfg.continuous is not None)  # fmt: skip
+        lazy.append((grid, niter, ncolour))
     (done,) = compute([None if t is None else t[0] for t in lazy], description="drawing")
     out = []
-    for t, d in zip(lazy, done, strict=True):
+    for t, total in zip(lazy, done, strict=True):
         if t is None:
             out.append(None)
             continue
-        total = np.sum(d, axis=0)
         niter, ncolour = t[1], t[2]
         # counts (niter, ncolour, ny, nx), or sums and counts (2, niter, ncolour, ny, nx)
         lead = (2,) if cfg.continuous is not None else ()
@@ -392,7 +394,7 @@ def _grids(cfg, plots, ranges, layout, memory_budget, threads):
 def _check_memory(cfg: PlotConfig, ncat: int, memory_budget: int, threads: int) -> None:
     nx, ny = cfg.pixels
     each = ncat * nx * ny * (16 if cfg.continuous is not None else 8)
-    need = each * (threads + 2)  # a grid per running block, and the sums of the tree
+    need = each * (threads + 1)  # a grid per thread (the lanes), and the result
     if need > memory_budget:
         raise OptionError(
             f"{ncat} grids of {nx}x{ny} pixels need {format_size(need)} with {threads} threads, "

@@ -1,7 +1,7 @@
 """Plot aggregation: points into pixel grids (numba) chunk by chunk (dask), memory flat in
 the number of points."""
 
-from radiocloud.core.kernels.plot.dask import aggregate, data_extent
+from radiocloud.core.kernels.plot.dask import aggregate, aggregate_all, data_extent
 from radiocloud.core.kernels.plot.kernels import (
     extent,
     grid,
@@ -12,6 +12,7 @@ from radiocloud.core.kernels.plot.kernels import (
 
 __all__ = [
     "aggregate",
+    "aggregate_all",
     "data_extent",
     "extent",
     "grid",

@@ -1,5 +1,10 @@
-"""Aggregating dask arrays of points chunk by chunk: each chunk adds into its own grid and
-grids are summed in a tree, so memory is a few grids whatever the number of points."""
+"""Aggregating dask arrays of points chunk by chunk into grids, memory flat in the number of
+points.
+
+Blocks add in place into a few accumulating grids, "lanes" (one per thread): block i goes to
+lane i mod lanes, after that lane's previous block, and the lanes are summed at the end. So a
+plot holds ``lanes`` grids whatever the number of blocks, and no block allocates or zeroes a
+grid of its own (which, for a grid per antenna, would cost more than the points)."""
 
 from __future__ import annotations
 
@@ -23,24 +28,34 @@ def _as3(a, kind):
     return np.ascontiguousarray(a, dtype=dtype)
 
 
-def _block(x, y, valid, category, value, *, ranges, shape):
-    counts = np.zeros(shape if len(shape) == 3 else (1, *shape), np.int64)
-    sums = np.zeros(counts.shape) if value is not None else np.zeros((1, 1, 1))
+def _add(acc, x, y, valid, category, value, *, shape, ranges):
+    """Add one block's points into the lane ``acc`` = (counts, sums), made on first use, and
+    return it (each lane value has exactly one consumer, the lane's next block)."""
+    if acc is None:
+        counts = np.zeros((1, *shape) if len(shape) == 2 else shape, np.int64)
+        sums = np.zeros(counts.shape) if value is not None else np.zeros((1, 1, 1))
+        acc = counts, sums
     grid(_as3(x, "float"), _as3(y, "float"), _as3(valid, "bool"),
          _as3(0 if category is None else category, "int"),
          _as3(0.0 if value is None else value, "float"), category is not None,
-         value is not None, *ranges, counts, sums)  # fmt: skip
-    if value is not None:
+         value is not None, *ranges, *acc)  # fmt: skip
+    return acc
+
+
+def _result(acc, *, shape, value: bool):
+    counts, sums = acc
+    if value:
         return np.stack([sums.reshape(shape), counts.reshape(shape).astype(np.float64)])
     return counts.reshape(shape)
 
 
-def _sum(a, b):
-    a += b
+def _merge(a, b):
+    a[0][...] += b[0]
+    a[1][...] += b[1]
     return a
 
 
-def _tree(leaves, combine=_sum):
+def _tree(leaves, combine):
     """One delayed result of ``leaves`` combined pairwise (a tree, not a chain)."""
     while len(leaves) > 1:
         pairs = [
@@ -69,18 +84,33 @@ def _blocks(*arrays):
     return zip(*blocks, strict=True)
 
 
-def aggregate(x, y, valid, *, ranges, shape, category=None, value=None):
+def aggregate(x, y, valid, *, ranges, shape, category=None, value=None, lanes=2):
     """A delayed grid of the points (x, y) where ``valid``: counts (ny, nx); counts per
     category (ncat, ny, nx) with ``category`` (and ``shape`` = (ncat, ny, nx)); or, with
     ``value``, sums and counts stacked (2, *shape). ``ranges`` = (x0, x1, y0, y1)."""
-    extra = [a for a in (category, value) if a is not None]
-    leaves = []
-    for b in _blocks(x, y, valid, *extra):
-        cat = b[3] if category is not None else None
-        val = b[-1] if value is not None else None
-        leaves.append(dask.delayed(_block)(b[0], b[1], b[2], cat, val, ranges=ranges,
-                                           shape=shape))  # fmt: skip
-    return _tree(leaves)
+    return aggregate_all([(x, y, valid, category, value)], ranges=ranges, shape=shape,
+                         value=value is not None, lanes=lanes)  # fmt: skip
+
+
+def aggregate_all(sources, *, ranges, shape, value: bool, lanes: int = 2):
+    """Like ``aggregate``, for several sets of points (x, y, valid, category or None, value
+    or None) into the same grid, e.g. a plot's partitions: their blocks share the lanes."""
+    accs = [None] * max(1, lanes)
+    n = 0
+    for x, y, valid, cat, val in sources:
+        extra = [a for a in (cat, val) if a is not None]
+        for b in _blocks(x, y, valid, *extra):
+            c = b[3] if cat is not None else None
+            v = b[-1] if val is not None else None
+            k = n % len(accs)
+            accs[k] = dask.delayed(_add)(accs[k], b[0], b[1], b[2], c, v, shape=shape,
+                                         ranges=ranges)  # fmt: skip
+            n += 1
+    used = [a for a in accs if a is not None]
+    if not used:
+        used = [dask.delayed(_add)(None, np.zeros(1), np.zeros(1), np.zeros(1, bool), None,
+                                   0.0 if value else None, shape=shape, ranges=ranges)]  # fmt: skip
+    return dask.delayed(_result)(_tree(used, _merge), shape=shape, value=value)
 
 
 def _extent_block(x, y, valid):

@@ -13,21 +13,22 @@ from radiocloud.core.jit import njit
 
 
 @njit()
-def _edge(i, v0, v1, n):
-    """Pixel edge i as numpy.linspace(v0, v1, n + 1) has it."""
-    return v1 if i == n else i * ((v1 - v0) / n) + v0
+def _edge(i, v0, v1, n, step):
+    """Pixel edge i as numpy.linspace(v0, v1, n + 1) has it (``step`` = (v1 - v0) / n)."""
+    return v1 if i == n else i * step + v0
 
 
 @njit()
-def _pixel(v, v0, v1, n):
+def _pixel(v, v0, v1, n, scale, step):
     """The pixel of value v on [v0, v1] in n pixels, or -1 outside (or NaN): the scaled
-    index, corrected against the edges so that rounding puts no point in the wrong pixel."""
+    index (``scale`` = n / (v1 - v0)), corrected against the edges so that rounding puts no
+    point in the wrong pixel."""
     if not (v >= v0 and v <= v1):
         return -1
-    i = min(max(int((v - v0) * (n / (v1 - v0))), 0), n - 1)
-    if v < _edge(i, v0, v1, n):
+    i = min(max(int((v - v0) * scale), 0), n - 1)
+    if v < _edge(i, v0, v1, n, step):
         i -= 1
-    elif i != n - 1 and v >= _edge(i + 1, v0, v1, n):
+    elif i != n - 1 and v >= _edge(i + 1, v0, v1, n, step):
         i += 1
     return i
 
@@ -38,23 +39,37 @@ def grid(x, y, valid, category, value, use_category, use_value, x0, x1, y0, y1, 
     (a length-1 axis repeats; nothing is materialised): each valid point adds 1 to
     ``counts[c, j, i]``, c its category (with ``use_category``; points of a category outside
     [0, ncat) are skipped) or 0, and with ``use_value`` its finite value to ``sums[c, j, i]``
-    (points whose value is not finite are skipped)."""
+    (points whose value is not finite are skipped).
+
+    Indices are clamped once per loop level, and a point's column (row) is recomputed only
+    when its x (y) changes: an x that varies by row only (uv distance) costs once per row."""
     ncat, ny, nx = counts.shape
     # an unused category or value is one element: it does not widen the loops
     nr, nf, nc = _grow(_grow(_grow(_grow(x.shape, y), valid), category), value)
+    xscale, xstep = nx / (x1 - x0), (x1 - x0) / nx
+    yscale, ystep = ny / (y1 - y0), (y1 - y0) / ny
+    last_u, last_w, i, j = np.nan, np.nan, -1, -1
     for r in range(nr):
+        xr, yr, vr = _last(r, x, 0), _last(r, y, 0), _last(r, valid, 0)
+        cr, wr = _last(r, category, 0), _last(r, value, 0)
         for f in range(nf):
+            xf, yf, vf = _last(f, x, 1), _last(f, y, 1), _last(f, valid, 1)
+            cf, wf = _last(f, category, 1), _last(f, value, 1)
             for k in range(nc):
-                if not _at(valid, r, f, k):
+                if not valid[vr, vf, _last(k, valid, 2)]:
                     continue
-                c = _at(category, r, f, k) if use_category else 0
+                c = category[cr, cf, _last(k, category, 2)] if use_category else 0
                 if c < 0 or c >= ncat:
                     continue
-                v = _at(value, r, f, k) if use_value else 0.0
+                v = value[wr, wf, _last(k, value, 2)] if use_value else 0.0
                 if not np.isfinite(v):
                     continue
-                i = _pixel(_at(x, r, f, k), x0, x1, nx)
-                j = _pixel(_at(y, r, f, k), y0, y1, ny)
+                u = x[xr, xf, _last(k, x, 2)]
+                if u != last_u:
+                    i, last_u = _pixel(u, x0, x1, nx, xscale, xstep), u
+                w = y[yr, yf, _last(k, y, 2)]
+                if w != last_w:
+                    j, last_w = _pixel(w, y0, y1, ny, yscale, ystep), w
                 if i >= 0 and j >= 0:
                     counts[c, j, i] += 1
                     if use_value:
@@ -66,15 +81,18 @@ def extent(x, y, valid, out):
     """Widen ``out`` = [xmin, xmax, ymin, ymax] to the valid points (broadcast like ``grid``)
     whose x and y are both finite."""
     nr, nf, nc = _grow(_grow(x.shape, y), valid)
+    u0, u1, v0, v1 = out[0], out[1], out[2], out[3]
     for r in range(nr):
+        xr, yr, vr = _last(r, x, 0), _last(r, y, 0), _last(r, valid, 0)
         for f in range(nf):
+            xf, yf, vf = _last(f, x, 1), _last(f, y, 1), _last(f, valid, 1)
             for k in range(nc):
-                if not _at(valid, r, f, k):
+                if not valid[vr, vf, _last(k, valid, 2)]:
                     continue
-                u, v = _at(x, r, f, k), _at(y, r, f, k)
+                u, v = x[xr, xf, _last(k, x, 2)], y[yr, yf, _last(k, y, 2)]
                 if np.isfinite(u) and np.isfinite(v):
-                    out[0], out[1] = min(out[0], u), max(out[1], u)
-                    out[2], out[3] = min(out[2], v), max(out[3], v)
+                    u0, u1, v0, v1 = min(u0, u), max(u1, u), min(v0, v), max(v1, v)
+    out[0], out[1], out[2], out[3] = u0, u1, v0, v1
 
 
 @njit()
@@ -84,9 +102,9 @@ def _grow(shape, a):
 
 
 @njit()
-def _at(a, r, f, k):
-    """a[r, f, k] with length-1 axes broadcast."""
-    return a[min(r, a.shape[0] - 1), min(f, a.shape[1] - 1), min(k, a.shape[2] - 1)]
+def _last(index, a, axis):
+    """``index`` along ``axis`` of ``a``, where a length-1 axis repeats (broadcasts)."""
+    return min(index, a.shape[axis] - 1)
 
 
 _NONE_INT = np.zeros((1, 1, 1), np.int64)
