@@ -5,6 +5,7 @@ from __future__ import annotations
 import dask
 import dask.array as da
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -43,9 +44,11 @@ def test_sums_give_each_pixels_mean():
     np.testing.assert_array_equal(sums / np.maximum(counts, 1), [[2.0, 0], [0, 5.0]])
 
 
-def test_dask_chunks_sum_to_the_numpy_grid():
+@pytest.mark.parametrize("lanes", [None, 1, 3])
+def test_dask_chunks_sum_to_the_numpy_grid(lanes):
     """Per-row x broadcast over (row, chan, corr) y, in chunks of rows: the grid is the same
-    as numpy's on the whole, and so are categories per correlation."""
+    as numpy's on the whole, and so are categories per correlation, whether blocks are summed
+    in a tree (None) or added in place into lanes."""
     rng = np.random.default_rng(0)
     uv = rng.uniform(0, 100, (500, 1, 1))
     amp = rng.uniform(0, 1, (500, 8, 2))
@@ -54,12 +57,14 @@ def test_dask_chunks_sum_to_the_numpy_grid():
     ranges, shape = (0.0, 100.0, 0.0, 1.0), (16, 32)
     X, Y = da.from_array(uv, chunks=(64, 1, 1)), da.from_array(amp, chunks=(64, 8, 2))
     valid = ~da.from_array(flag, chunks=(64, 8, 2))
-    (grid,) = dask.compute(aggregate(X, Y, valid, ranges=ranges, shape=shape))
+    (grid,) = dask.compute(aggregate(X, Y, valid, ranges=ranges, shape=shape, lanes=lanes))
     xb = np.broadcast_to(uv, amp.shape)
     want, _, _ = np.histogram2d(amp[~flag], xb[~flag], bins=shape, range=((0, 1), (0, 100)))
     np.testing.assert_array_equal(grid, want)
     C = da.from_array(np.ascontiguousarray(corr), chunks=(64, 8, 2))
-    (cats,) = dask.compute(aggregate(X, Y, valid, ranges=ranges, shape=(2, *shape), category=C))
+    (cats,) = dask.compute(
+        aggregate(X, Y, valid, ranges=ranges, shape=(2, *shape), category=C, lanes=lanes)
+    )
     for c in range(2):
         sel = ~flag & (corr == c)
         want, _, _ = np.histogram2d(amp[sel], xb[sel], bins=shape, range=((0, 1), (0, 100)))

@@ -116,7 +116,7 @@ def aggregate_plots(cfg: PlotConfig, *, memory_budget: int, threads: int) -> Gri
         niter, ncolour = _ncat(cfg, layout, per[0].names)
         _check_memory(cfg, niter * ncolour, memory_budget, threads)
     ranges = _ranges(cfg, plots)
-    grids = _grids(cfg, plots, ranges, layout, threads)
+    grids = _grids(cfg, plots, ranges, layout, memory_budget, threads)
     return Grids(layout, plots, ranges, grids)
 
 
@@ -361,7 +361,7 @@ def _ncat(cfg: PlotConfig, layout: Layout, corr: tuple[str, ...]) -> tuple[int, 
     return niter, ncolour
 
 
-def _grids(cfg, plots, ranges, layout, threads):
+def _grids(cfg, plots, ranges, layout, memory_budget, threads):
     nx, ny = cfg.pixels
     lazy = []
     for per, r in zip(plots, ranges, strict=True):
@@ -375,8 +375,8 @@ def _grids(cfg, plots, ranges, layout, threads):
             for cat, extra in zip(p.categories, p.extra, strict=True):
                 valid = p.valid if extra is None else p.valid & extra
                 sources.append((p.x, p.y, valid, cat, p.value))
-        grid = aggregate_all(sources, ranges=r, shape=shape, lanes=threads,
-                             value=cfg.continuous is not None)  # fmt: skip
+        grid = aggregate_all(sources, ranges=r, shape=shape, value=cfg.continuous is not None,
+                             lanes=_lanes(cfg, shape, memory_budget, threads))  # fmt: skip
         lazy.append((grid, niter, ncolour))
     (done,) = compute([None if t is None else t[0] for t in lazy], description="drawing")
     out = []
@@ -389,6 +389,14 @@ def _grids(cfg, plots, ranges, layout, threads):
         lead = (2,) if cfg.continuous is not None else ()
         out.append(total.reshape(*lead, niter, ncolour, ny, nx))
     return out
+
+
+def _lanes(cfg: PlotConfig, shape, memory_budget: int, threads: int) -> int | None:
+    """Lanes (a grid per thread, blocks added in place) when the grids of a tree (about
+    threads + 8 alive at once) would not fit in a quarter of the budget; else None, the tree,
+    which reads nothing ahead."""
+    grid_bytes = int(np.prod(shape)) * (16 if cfg.continuous is not None else 8)
+    return threads if grid_bytes * (threads + 8) > memory_budget / 4 else None
 
 
 def _check_memory(cfg: PlotConfig, ncat: int, memory_budget: int, threads: int) -> None:

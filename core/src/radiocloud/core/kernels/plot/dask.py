@@ -1,10 +1,15 @@
 """Aggregating dask arrays of points chunk by chunk into grids, memory flat in the number of
-points.
+points. Two ways, for small and for large grids:
 
-Blocks add in place into a few accumulating grids, "lanes" (one per thread): block i goes to
-lane i mod lanes, after that lane's previous block, and the lanes are summed at the end. So a
-plot holds ``lanes`` grids whatever the number of blocks, and no block allocates or zeroes a
-grid of its own (which, for a grid per antenna, would cost more than the points)."""
+* a tree (``lanes=None``): each block adds into a grid of its own, as soon as it is read, and
+  grids are summed pairwise. Blocks never wait, so none is read ahead of its use; the cost is
+  a grid per block, cheap for a density plot's few megabytes;
+* lanes (``lanes=N``): blocks add in place into N accumulating grids, block i into lane
+  i mod N after that lane's previous block, and the lanes are summed at the end. A plot holds
+  N grids whatever the number of blocks, and no block allocates or zeroes a grid: the way for
+  a grid per antenna, which would cost more than the points. The price: while blocks wait for
+  their lane, dask reads others ahead (about one memory budget more, measured).
+"""
 
 from __future__ import annotations
 
@@ -84,7 +89,7 @@ def _blocks(*arrays):
     return zip(*blocks, strict=True)
 
 
-def aggregate(x, y, valid, *, ranges, shape, category=None, value=None, lanes=2):
+def aggregate(x, y, valid, *, ranges, shape, category=None, value=None, lanes=None):
     """A delayed grid of the points (x, y) where ``valid``: counts (ny, nx); counts per
     category (ncat, ny, nx) with ``category`` (and ``shape`` = (ncat, ny, nx)); or, with
     ``value``, sums and counts stacked (2, *shape). ``ranges`` = (x0, x1, y0, y1)."""
@@ -92,21 +97,27 @@ def aggregate(x, y, valid, *, ranges, shape, category=None, value=None, lanes=2)
                          value=value is not None, lanes=lanes)  # fmt: skip
 
 
-def aggregate_all(sources, *, ranges, shape, value: bool, lanes: int = 2):
+def aggregate_all(sources, *, ranges, shape, value: bool, lanes: int | None = None):
     """Like ``aggregate``, for several sets of points (x, y, valid, category or None, value
-    or None) into the same grid, e.g. a plot's partitions: their blocks share the lanes."""
-    accs = [None] * max(1, lanes)
+    or None) into the same grid, e.g. a plot's partitions: their blocks share the lanes (or
+    the tree, with ``lanes=None``)."""
+    accs = [None] * (lanes or 1)
+    leaves = []
     n = 0
     for x, y, valid, cat, val in sources:
         extra = [a for a in (cat, val) if a is not None]
         for b in _blocks(x, y, valid, *extra):
             c = b[3] if cat is not None else None
             v = b[-1] if val is not None else None
+            if lanes is None:
+                leaves.append(dask.delayed(_add)(None, b[0], b[1], b[2], c, v, shape=shape,
+                                                 ranges=ranges))  # fmt: skip
+                continue
             k = n % len(accs)
             accs[k] = dask.delayed(_add)(accs[k], b[0], b[1], b[2], c, v, shape=shape,
                                          ranges=ranges)  # fmt: skip
             n += 1
-    used = [a for a in accs if a is not None]
+    used = leaves + [a for a in accs if a is not None]
     if not used:
         used = [dask.delayed(_add)(None, np.zeros(1), np.zeros(1), np.zeros(1, bool), None,
                                    0.0 if value else None, shape=shape, ranges=ranges)]  # fmt: skip
