@@ -271,7 +271,9 @@ def test_model_image_is_read_by_rc_predict_with_the_same_geometry(tmp_path):
                                 nx // 2, ny // 2, stokes=("I",)), core)  # fmt: skip
     theirs, mine = fits.getheader(core), fits.getheader(ours)
     cards = [f"{k}{n}" for k in ("CTYPE", "CRPIX", "CRVAL", "CDELT", "CUNIT") for n in range(1, 5)]
-    assert_cards(mine, {key: theirs[key] for key in [*cards, "BUNIT", "RADESYS", "EQUINOX", "SPECSYS"]})
+    assert_cards(
+        mine, {key: theirs[key] for key in [*cards, "BUNIT", "RADESYS", "EQUINOX", "SPECSYS"]}
+    )
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,1 @@
+"""rc-image: visibilities to images: weighting, gridding, CLEAN, FITS products."""

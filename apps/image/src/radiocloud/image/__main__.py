@@ -1,0 +1,3 @@
+from radiocloud.image.cli import main
+
+main()

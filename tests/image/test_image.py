@@ -1,0 +1,192 @@
+"""rc-image end to end on noise-free simulated observations of known sources: positions,
+fluxes, CLEAN components, FITS headers, MODEL_DATA, and bad input leaving no FITS behind."""
+
+from __future__ import annotations
+
+import math
+import shutil
+
+import numpy as np
+import pytest
+from astropy.coordinates import SkyCoord
+from astropy.io import fits
+from astropy.wcs import WCS
+from casacore.tables import table
+
+from radiocloud.core.cli import run_cli
+from radiocloud.image.cli import cli
+from radiocloud.simulate.cli import app as simulate_app
+
+ARCSEC = math.pi / 180 / 3600
+CENTRE = SkyCoord("13h15m30s", "-58d05m00s", frame="fk5")
+SOURCES = [  # name, RA, Dec, flux at 1284 MHz: on pixel centres of 2 arcsec pixels
+    ("a", "13:15:30.0", "-58:02:00.0", 1.0),
+    ("b", "13:15:30.0", "-58:06:10.0", 0.4),
+]
+HEADER = ("Format = Name, Type, Ra, Dec, I, SpectralIndex, LogarithmicSI, "
+          "ReferenceFrequency='1284000000.0', MajorAxis, MinorAxis, Orientation")  # fmt: skip
+
+
+def simulate(tmp, name: str, lines: list[str]):
+    sky = tmp / f"{name}.txt"
+    sky.write_text("\n".join([HEADER, *lines]) + "\n")
+    ms = tmp / f"{name}.ms"
+    args = [str(ms), "--antennas", "16", "--channels", "8", "--integrations", "40", "--sky",
+            str(sky), "--no-gains", "--no-delays", "--no-bandpass", "--no-rfi", "--noise", "0",
+            "--pointing", "13h15m30s,-58d05m00s"]  # fmt: skip
+    assert run_cli(simulate_app, "rc-simulate", args) == 0
+    return ms
+
+
+@pytest.fixture(scope="module")
+def points(tmp_path_factory):
+    lines = [f"{n}, POINT, {ra}, {dec}, {s}, [], false, 1284000000.0, , ," for n, ra, dec, s in
+             SOURCES]  # fmt: skip
+    return simulate(tmp_path_factory.mktemp("image"), "points", lines)
+
+
+def read(prefix, name):
+    with fits.open(f"{prefix}-{name}.fits") as f:
+        return f[0].data[0, 0].astype(float), f[0].header
+
+
+def pixel_of(header, ra: str, dec: str) -> tuple[float, float]:
+    where = SkyCoord(ra, dec, unit=("hourangle", "deg"), frame="fk5")
+    i, j = WCS(header).celestial.world_to_pixel(where)
+    return float(i), float(j)
+
+
+def image(ms, prefix, *extra) -> int:
+    return cli([ms, "--prefix", prefix, "--size", "256", "--scale", "2asec", *extra])
+
+
+@pytest.fixture(scope="module")
+def cleaned(points, tmp_path_factory):
+    prefix = tmp_path_factory.mktemp("out") / "pt"
+    assert image(points, prefix, "--niter", "2000", "--mgain", "0.8", "--threshold",
+                 "1e-4", "--weight", "briggs", "0") == 0  # fmt: skip
+    return prefix
+
+
+def test_point_sources_at_their_pixels_and_fluxes_in_the_restored_image(cleaned):
+    restored, header = read(cleaned, "image")
+    for _, ra, dec, flux in SOURCES:
+        i, j = pixel_of(header, ra, dec)
+        assert abs(i - round(i)) < 1e-4  # the sources sit on pixel centres
+        assert abs(j - round(j)) < 1e-4
+        box = restored[round(j) - 1 : round(j) + 2, round(i) - 1 : round(i) + 2]
+        jj, ii = np.unravel_index(np.argmax(box), box.shape)
+        assert (jj, ii) == (1, 1)  # the peak is at the source's pixel
+        assert box[1, 1] == pytest.approx(flux, rel=0.01)
+
+
+def test_clean_converges_to_the_true_component_fluxes(cleaned):
+    model, header = read(cleaned, "model")
+    residual, _ = read(cleaned, "residual")
+    for _, ra, dec, flux in SOURCES:
+        i, j = (round(v) for v in pixel_of(header, ra, dec))
+        near = model[j - 2 : j + 3, i - 2 : i + 3].sum()
+        assert near == pytest.approx(flux, rel=0.01)
+    assert model.sum() == pytest.approx(sum(s[3] for s in SOURCES), rel=0.01)
+    assert np.abs(residual).max() < 0.01
+
+
+def test_fits_headers_read_back_with_the_right_wcs_and_beam(cleaned):
+    header = read(cleaned, "image")[1]
+    psf, _ = read(cleaned, "psf")
+    w = WCS(header).celestial
+    centre = w.pixel_to_world(128, 128)
+    assert centre.separation(CENTRE).arcsec < 1e-6
+    assert header["CDELT1"] == pytest.approx(-2 / 3600)
+    assert header["CDELT2"] == pytest.approx(2 / 3600)
+    assert header["BUNIT"] == "JY/BEAM"
+    assert 0 < header["BMIN"] <= header["BMAJ"] < 60 / 3600
+    # the restoring beam is the PSF's main lobe: half power at half the FWHM along the axes
+    assert psf[128, 128] == pytest.approx(1.0)
+    model_header = read(cleaned, "model")[1]
+    assert model_header["BUNIT"] == "JY/PIXEL"
+
+
+def test_sources_file_lists_the_brightest_component_first(cleaned):
+    from radiocloud.core.skymodel import read_skymodel
+
+    sky = read_skymodel(f"{cleaned}-sources.txt")
+    brightest = SkyCoord(sky.ra[0], sky.dec[0], unit="rad")
+    assert (
+        brightest.separation(
+            SkyCoord("13:15:30.0", "-58:02:00.0", unit=("hourangle", "deg"))
+        ).arcsec
+        < 1.0
+    )
+
+
+def test_gaussian_source_integrated_flux(tmp_path):
+    """A 20 x 12 arcsec Gaussian of 2 Jy: the restored image integrates to 2 Jy (within 2%)."""
+    line = "g, GAUSSIAN, 13:15:30.0, -58:05:00.0, 2.0, [], false, 1284000000.0, 20, 12, 30"
+    ms = simulate(tmp_path, "gauss", [line])
+    prefix = tmp_path / "g"
+    assert image(ms, prefix, "--niter", "5000", "--mgain", "0.8", "--threshold", "1e-4",
+                 "--gain", "0.2") == 0  # fmt: skip
+    restored, header = read(prefix, "image")
+    bmaj, bmin = header["BMAJ"] * 3600 / 2, header["BMIN"] * 3600 / 2  # pixels of 2 arcsec
+    beam_pixels = math.pi * bmaj * bmin / (4 * math.log(2))
+    box = restored[128 - 40 : 128 + 40, 128 - 40 : 128 + 40]
+    assert box.sum() / beam_pixels == pytest.approx(2.0, rel=0.02)
+
+
+def test_predict_writes_the_model_visibilities(points, tmp_path):
+    ms = tmp_path / "p.ms"
+    shutil.copytree(points, ms)
+    assert image(ms, tmp_path / "p", "--niter", "2000", "--mgain", "0.8", "--threshold", "1e-4",
+                 "--predict") == 0  # fmt: skip
+    with table(str(ms), ack=False) as t:
+        data, model = t.getcol("DATA"), t.getcol("MODEL_DATA")
+        cross = t.getcol("ANTENNA1") != t.getcol("ANTENNA2")
+    err = np.abs(model[cross][..., 0] - data[cross][..., 0])
+    assert np.sqrt(np.mean(err**2)) < 0.02 * np.sqrt(np.mean(np.abs(data[cross][..., 0]) ** 2))
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["--size", "30000", "--memory-budget", "1GB"], "over the memory budget"),
+        (["--size", "255"], "even number"),
+        (["--weight", "briggs", "3"], "ROBUST must lie in [-2, 2]"),
+        (["--field", "4"], "--field 4"),
+        (["--channels", "20:30"], "no data"),
+        (["--column", "NOPE"], "has no column NOPE"),
+    ],
+)
+def test_bad_input_is_one_line_and_leaves_no_fits(points, tmp_path, capfd, args, words):
+    base = ["--size", "256", "--scale", "2asec"]
+    for opt in ("--size",):
+        if opt in args:
+            base = base[2:]
+    assert cli([points, "--prefix", tmp_path / "x", *base, *args]) == 2
+    err = capfd.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    assert words in err[0]
+    assert not list(tmp_path.glob("*.fits"))
+
+
+def test_fully_flagged_data_is_refused_and_undersampling_warned(points, tmp_path, capfd, caplog):
+    ms = tmp_path / "f.ms"
+    shutil.copytree(points, ms)
+    with table(str(ms), readonly=False, ack=False) as t:
+        t.putcol("FLAG", np.ones_like(t.getcol("FLAG")))
+    assert image(ms, tmp_path / "f") == 2
+    assert "nothing to image" in capfd.readouterr().err
+    assert not list(tmp_path.glob("*.fits"))
+    assert cli([points, "--prefix", tmp_path / "u", "--size", "64", "--scale", "30asec"]) == 0
+    assert "undersamples the longest baseline" in capfd.readouterr().err + caplog.text
+
+
+def test_rc_plot_draws_the_restored_image(cleaned, tmp_path):
+    """rc-plot on rc-image's output (issue 8: image plots from the other apps' outputs)."""
+    from matplotlib.image import imread
+
+    from radiocloud.plot.cli import app as plot_app
+
+    out = tmp_path / "image.png"
+    assert run_cli(plot_app, "rc-plot", [f"{cleaned}-image.fits", "--output", str(out)]) == 0
+    assert imread(str(out)).shape[:2] == (800, 800)
