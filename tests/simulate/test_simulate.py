@@ -227,3 +227,19 @@ def test_eso137_model_is_the_radio_galaxy():
     assert len(threads) >= 10
     assert np.all(sky.shape[threads, 0] > 4 * sky.shape[threads, 1])  # long and thin
     assert np.all(sky.spectral_coeffs[threads, 0] < -1.0)  # steep spectrum
+
+
+def test_pointing_reads_sexagesimal_with_or_without_unit_letters():
+    import math
+
+    import pytest
+
+    from radiocloud.core.errors import OptionError
+    from radiocloud.simulate.cli import _pointing
+
+    ra, dec = _pointing("13:15:30.0,-58:05:00.0")
+    assert math.degrees(ra) == pytest.approx(198.875)
+    assert math.degrees(dec) == pytest.approx(-58 - 5 / 60)
+    assert _pointing("13h15m30s,-58d05m00s") == pytest.approx((ra, dec))
+    with pytest.raises(OptionError, match="cannot read --pointing"):
+        _pointing("13.2,-58")  # no units: hours or degrees? refused, not guessed

@@ -34,11 +34,15 @@ def _channels(text: str) -> int:
 def _pointing(text: str | None) -> tuple[float, float] | None:
     if not text:
         return None
+    from astropy import units
     from astropy.coordinates import SkyCoord
 
+    # sexagesimal without unit letters (13:15:30,-58:05:00) reads as hours and degrees
+    unit = (units.hourangle, units.deg) if ":" in text else None
     try:
-        c = SkyCoord(*text.split(","), frame="fk5") if "," in text else SkyCoord(text, frame="fk5")
-    except ValueError:
+        c = (SkyCoord(*text.split(","), frame="fk5", unit=unit) if "," in text
+             else SkyCoord(text, frame="fk5", unit=unit))  # fmt: skip
+    except (ValueError, units.UnitsError):
         raise OptionError(
             f"cannot read --pointing '{text}': write e.g. '16h15m03.8s,-60d54m26s'"
         ) from None
