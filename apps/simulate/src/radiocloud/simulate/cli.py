@@ -38,10 +38,10 @@ def _pointing(text: str | None) -> tuple[float, float] | None:
     from astropy.coordinates import SkyCoord
 
     # sexagesimal without unit letters (13:15:30,-58:05:00) reads as hours and degrees
-    unit = (units.hourangle, units.deg) if ":" in text else None
+    units_of = {"unit": (units.hourangle, units.deg)} if ":" in text else {}
     try:
-        c = (SkyCoord(*text.split(","), frame="fk5", unit=unit) if "," in text
-             else SkyCoord(text, frame="fk5", unit=unit))  # fmt: skip
+        c = (SkyCoord(*text.split(","), frame="fk5", **units_of) if "," in text
+             else SkyCoord(text, frame="fk5", **units_of))  # fmt: skip
     except (ValueError, units.UnitsError):
         raise OptionError(
             f"cannot read --pointing '{text}': write e.g. '16h15m03.8s,-60d54m26s'"
