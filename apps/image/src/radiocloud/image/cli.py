@@ -88,7 +88,16 @@ def image(
     auto_threshold: Annotated[
         float | None, typer.Option(help="Stop CLEAN at this many times the residual's rms.")
     ] = None,
-    minor: Annotated[str, typer.Option(help="Minor cycle: clark or hogbom.")] = "clark",
+    minor: Annotated[
+        str, typer.Option(help="Minor cycle: clark or hogbom (joined channels: Högbom).")
+    ] = "clark",
+    channels_out: Annotated[
+        int, typer.Option(min=1, help="Output channels, cleaned jointly; adds MFS images.")
+    ] = 1,
+    fit_spectral_pol: Annotated[
+        int | None,
+        typer.Option(min=1, help="Fit components' spectra with this many polynomial terms."),
+    ] = None,
     accuracy: Annotated[float, typer.Option(help="Gridding accuracy (ducc0 epsilon).")] = 1e-4,
     predict: Annotated[
         bool, typer.Option(help="Also write MODEL_DATA from the CLEAN model (for selfcal).")
@@ -122,6 +131,8 @@ def image(
         threshold=threshold,
         auto_threshold=auto_threshold,
         minor=minor,
+        channels_out=channels_out,
+        fit_spectral_pol=fit_spectral_pol,
         accuracy=accuracy,
         predict=predict,
     )
@@ -131,9 +142,11 @@ def image(
     if predict:
         _predict(cfg, runtime)
     summary.written = f"{prefix}-*.fits, {prefix}-sources.txt" + (", MODEL_DATA" if predict else "")
+    main = out.main
     summary.details.append(
         f"{out.iterations} components in {out.major_cycles} major cycles; peak "
-        f"{out.image.max():.4g} Jy/beam, residual rms {1.4826 * _mad(out.residual):.3g} Jy/beam"
+        f"{main.image.max():.4g} Jy/beam, residual rms {1.4826 * _mad(main.residual):.3g} "
+        "Jy/beam"
     )
     summary.print()
 
@@ -145,11 +158,13 @@ def _mad(a) -> float:
 
 
 def _predict(cfg, runtime: RuntimeOptions) -> None:
-    """MODEL_DATA from PREFIX-model.fits, by rc-predict's degridder (the selfcal step)."""
+    """MODEL_DATA from PREFIX-model.fits (with output channels, the cube of their models,
+    interpolated in frequency), by rc-predict's degridder: the selfcal step."""
     from radiocloud.predict.config import PredictConfig
     from radiocloud.predict.pipeline import run as predict
 
-    pcfg = PredictConfig(dataset=cfg.dataset, model=f"{cfg.prefix}-model.fits")
+    model = f"{cfg.prefix}-model" + ("-cube" if cfg.channels_out > 1 else "") + ".fits"
+    pcfg = PredictConfig(dataset=cfg.dataset, model=model)
     predict(pcfg, memory_budget=runtime.memory_budget, threads=runtime.nthreads)
 
 

@@ -47,37 +47,55 @@ class ImageConfig:
     mgain: float = 1.0  # 1: no major cycles (one minor cycle on the dirty image)
     threshold: float = 0.0  # Jy
     auto_threshold: float | None = None  # in units of the residual's rms
-    minor: str = "clark"  # hogbom, clark
+    minor: str = "clark"  # hogbom, clark (joined channels: Högbom)
+    channels_out: int = 1
+    fit_spectral_pol: int | None = None  # terms of the spectral polynomial (joined channels)
     major_limit: int = 20
     accuracy: float = 1e-4
     predict: bool = False
 
 
 @dataclass
-class Images:
+class Plane:
+    """One output image (a band, or the MFS combination of the bands)."""
+
+    name: str  # "" (one band), "0000", "0001", ..., "MFS"
     dirty: np.ndarray
     psf: np.ndarray
     model: np.ndarray
     residual: np.ndarray
-    beam: object
-    image: np.ndarray
+    freq: float  # centre, Hz
+    width: float  # Hz
+    weight: float  # Σ of its imaging weights (as the PSF's centre has it)
+    beam: object = None
+    image: np.ndarray | None = None
+
+
+@dataclass
+class Images:
+    planes: list[Plane]  # the bands, then MFS when there are several
     iterations: int
     major_cycles: int
-    sum_weights: float
-    freq: tuple[float, float]  # centre, width of the band, Hz
     files: list[str] = dataclass_field(default_factory=list)
 
+    @property
+    def main(self) -> Plane:
+        """The image to quote: MFS with several bands, else the one band."""
+        return self.planes[-1]
 
-def _memory_check(geom: Geometry, memory_budget: int, threads: int) -> None:
-    """The images held (dirty, PSF, model, residual, restored, and one per chunk in flight)
-    and ducc0's oversampled complex grid per thread (up to 2.6^2 the image, complex128)."""
+
+def _memory_check(geom: Geometry, memory_budget: int, threads: int, bands: int) -> None:
+    """The images held (per band: dirty, PSF, model, residual, restored; and one per chunk in
+    flight) and ducc0's oversampled complex grid per thread (up to 2.6² the image, complex128)."""
     pixels = geom.nx * geom.ny
-    need = pixels * 8 * (6 + 2 * threads) + pixels * 2.6**2 * 16 * threads
+    need = pixels * 8 * (5 * (bands + (bands > 1)) + 2 * threads) + pixels * 2.6**2 * 16 * threads
     if need > memory_budget:
         raise OptionError(
-            f"a {geom.nx}x{geom.ny} image needs about {format_size(need)} with {threads} "
-            f"threads, over the memory budget of {format_size(memory_budget)}: raise "
-            "--memory-budget, lower --threads or make the image smaller"
+            f"a {geom.nx}x{geom.ny} image"
+            + (f" in {bands} output channels" if bands > 1 else "")
+            + f" needs about {format_size(need)} with {threads} threads, over the memory "
+            f"budget of {format_size(memory_budget)}: raise --memory-budget, lower --threads "
+            "or make the image smaller"
         )
 
 
@@ -125,15 +143,53 @@ def da_max_uv(p: Part):
     return da.where(used, da.sqrt(p.uvw[:, 0] ** 2 + p.uvw[:, 1] ** 2), 0).max()
 
 
+def _bands(parts: list[Part], n: int) -> tuple[list[list[tuple[int, slice]]], np.ndarray]:
+    """Per output band, the (part, channel slice) it holds: the selected band split into n
+    equal frequency ranges, as WSClean's -channels-out splits it; and the n + 1 edges (Hz)."""
+    freqs = np.concatenate([p.freq for p in parts])
+    # the band's edges half a channel beyond its outer channels (channels of equal width):
+    # when the channels divide evenly, each output channel's centre is its channels' mean
+    step = float(np.median(np.abs(np.diff(np.unique(freqs))))) if freqs.size > 1 else 1.0
+    lo, hi = float(freqs.min()) - step / 2, float(freqs.max()) + step / 2
+    edges = np.linspace(lo, hi, n + 1)
+    out = []
+    for b in range(n):
+        members = []
+        for k, p in enumerate(parts):
+            inside = (p.freq >= edges[b]) & ((p.freq < edges[b + 1]) | (b == n - 1))
+            idx = np.flatnonzero(inside)
+            if idx.size:
+                if np.any(np.diff(idx) != 1):
+                    raise OptionError("--channels-out needs channels ordered by frequency")
+                members.append((k, slice(int(idx[0]), int(idx[-1]) + 1)))
+        if not members:
+            raise OptionError(
+                f"--channels-out {n}: band {b} has no channel; the data have "
+                f"{freqs.size} channels: ask for fewer output channels"
+            )
+        out.append(members)
+    return out, edges
+
+
+def _band_parts(parts, weights, members):
+    """A band's parts and weights: every part cut to the band's channels."""
+    bp, bw = [], []
+    for k, sl in members:
+        p = parts[k]
+        bp.append(Part(p.vis[:, sl], p.weight[:, sl], p.uvw, p.freq[sl], p.ds))
+        bw.append(weights[k][:, sl])
+    return bp, bw
+
+
 def run(cfg: ImageConfig, *, memory_budget: int, threads: int) -> Images:
-    from radiocloud.image import products
     from radiocloud.image.weights import imaging_weights
 
     geom = Geometry(cfg.size[0], cfg.size[1], cfg.scale)
-    _memory_check(geom, memory_budget, threads)
+    _memory_check(geom, memory_budget, threads, cfg.channels_out)
     parts, sub = stokes_i_parts(cfg.dataset, column=cfg.column, field=cfg.field,
                                 channels=slice(*cfg.channels), memory_budget=memory_budget,
                                 threads=threads)  # fmt: skip
+    bands, edges = _bands(parts, cfg.channels_out)
     _check_sampling(parts, cfg)
     weights = imaging_weights(parts, cfg, geom)
     held = sum(p.vis.size * 8 + p.vis.size * 4 + p.uvw.size * 8 for p in parts)
@@ -142,61 +198,107 @@ def run(cfg: ImageConfig, *, memory_budget: int, threads: int) -> Images:
         for p, (v, _w, u) in zip(parts, persisted, strict=True):
             p.vis, p.uvw = v, u
         weights = [w for _, w, _ in persisted]
-    sums = [w.sum() for w in weights]
-    dirty, psf, *wsum = compute(_grid_parts(parts, weights, geom, cfg),
-                                _grid_parts(parts, weights, geom, cfg, psf=True), *sums,
-                                description="gridding the dirty image and PSF")  # fmt: skip
-    total = float(sum(wsum))
-    if total <= 0:
-        raise OptionError(
-            f"every visibility of field {cfg.field} in the chosen channels is flagged or "
-            "weighted zero: nothing to image"
-        )
-    # Σw normalises, as the PSF's centre has it (equal to the gridder's accuracy): the PSF
-    # then peaks at exactly 1 and a point source at exactly its flux
-    norm = float(psf[geom.ref[1], geom.ref[0]])
-    dirty, psf = dirty / norm, psf / norm
-    model = np.zeros_like(dirty)
-    residual = dirty.copy()
-    iterations, majors = _deconvolve(cfg, geom, parts, weights, norm, psf, model, residual)
-    cell = cfg.scale
-    beam = products.fit_beam(psf, cell)
-    image = products.restore(model, residual, beam, cell)
-    freqs = np.concatenate([p.freq for p in parts])
-    centre, width = 0.5 * (freqs.min() + freqs.max()), float(np.ptp(freqs)) or 1.0
-    out = Images(dirty, psf, model, residual, beam, image, iterations, majors, total,
-                 (centre, width))  # fmt: skip
+    banded = [_band_parts(parts, weights, m) for m in bands]
+    lazy = [(_grid_parts(bp, bw, geom, cfg), _grid_parts(bp, bw, geom, cfg, psf=True))
+            for bp, bw in banded]  # fmt: skip
+    (done,) = compute(lazy, description="gridding the dirty images and PSFs")
+    planes = []
+    for b, ((dirty, psf), (bp, _)) in enumerate(zip(done, banded, strict=True)):
+        # the PSF's centre is Σw (to the gridder's accuracy): dividing by it, the PSF peaks
+        # at exactly 1 and a point source at exactly its flux
+        norm = float(psf[geom.ref[1], geom.ref[0]])
+        if not norm > 0:
+            raise OptionError(
+                f"every visibility of field {cfg.field} in the chosen channels"
+                + (f" of output channel {b}" if len(bands) > 1 else "")
+                + " is flagged or weighted zero: nothing to image"
+            )
+        # a band's frequency: the centre of its range (evenly spaced bands, one FITS cube)
+        name = f"{b:04d}" if len(bands) > 1 else ""
+        centre, width = 0.5 * (edges[b] + edges[b + 1]), float(edges[b + 1] - edges[b])
+        if len(bands) == 1:
+            freqs = np.concatenate([p.freq for p in bp])
+            centre, width = 0.5 * (freqs.min() + freqs.max()), float(np.ptp(freqs)) or 1.0
+        planes.append(Plane(name, dirty / norm, psf / norm, np.zeros_like(dirty),
+                            dirty / norm, centre, width, norm))  # fmt: skip
+    iterations, majors = _deconvolve(cfg, geom, banded, planes)
+    if len(planes) > 1:
+        planes.append(_mfs(planes))
+    _restore(planes, cfg.scale)
+    out = Images(planes, iterations, majors)
     out.files = _write(cfg, sub, out)
     return out
 
 
-def _deconvolve(cfg, geom, parts, weights, total, psf, model, residual) -> tuple[int, int]:
-    """Cotton-Schwab: minor cycles on the residual image down to (1 - mgain) of its peak,
-    then the exact residual from the visibilities, until niter or the threshold."""
+def _mfs(bands: list[Plane]) -> Plane:
+    """The bands combined, each weighted by its Σw (what gridding them together gives)."""
+    w = np.array([b.weight for b in bands])
+    w = w / w.sum()
+
+    def mean(attr):
+        return np.tensordot(w, np.stack([getattr(b, attr) for b in bands]), axes=1)
+
+    lo = min(b.freq - b.width / 2 for b in bands)
+    hi = max(b.freq + b.width / 2 for b in bands)
+    return Plane("MFS", mean("dirty"), mean("psf"), mean("model"), mean("residual"),
+                 float(np.dot(w, [b.freq for b in bands])), hi - lo,
+                 float(sum(b.weight for b in bands)))  # fmt: skip
+
+
+def _restore(planes: list[Plane], cell: float) -> None:
+    from radiocloud.image import products
+
+    for p in planes:
+        p.beam = products.fit_beam(p.psf, cell)
+        p.image = products.restore(p.model, p.residual, p.beam, cell)
+
+
+def _deconvolve(cfg, geom, banded, planes: list[Plane]) -> tuple[int, int]:
+    """Cotton-Schwab: minor cycles on the residual image(s) down to (1 - mgain) of the peak,
+    then the exact residuals from the visibilities, until niter or the threshold. Several
+    bands are cleaned together (joined channels: peaks found on their weighted mean)."""
     if cfg.niter == 0:
         return 0, 0
-    minor = {"hogbom": clean.hogbom, "clark": clean.clark}[cfg.minor]
+    joined = len(planes) > 1
+    weights = np.array([p.weight for p in planes])
+    residuals = np.stack([p.residual for p in planes])
+    models = np.stack([p.model for p in planes])
+    psfs = np.stack([p.psf for p in planes])
+    freqs = np.array([p.freq for p in planes])
+
+    def mean_residual():
+        return np.tensordot(weights / weights.sum(), residuals, axes=1)
+
     left, majors = cfg.niter, 0
     threshold = cfg.threshold
     if cfg.auto_threshold is not None:
-        threshold = max(threshold, cfg.auto_threshold * _rms(residual))
+        threshold = max(threshold, cfg.auto_threshold * _rms(mean_residual()))
     while left > 0 and majors < cfg.major_limit:
-        peak = float(np.abs(residual).max())
+        peak = float(np.abs(mean_residual()).max())
         if peak <= threshold:
             break
         stop = max(threshold, (1.0 - cfg.mgain) * peak)
-        result = minor(residual, psf, gain=cfg.gain, niter=left, threshold=stop, model=model)
-        if result.model is not model:
-            model[...] = result.model
+        if joined:
+            result = clean.hogbom_joined(residuals, psfs, weights, gain=cfg.gain, niter=left,
+                                         threshold=stop, models=models,
+                                         spectral_terms=cfg.fit_spectral_pol,
+                                         frequencies=freqs)  # fmt: skip
+        else:
+            minor = {"hogbom": clean.hogbom, "clark": clean.clark}[cfg.minor]
+            result = minor(residuals[0], psfs[0], gain=cfg.gain, niter=left, threshold=stop,
+                           model=models[0])  # fmt: skip
         left -= result.iterations
         log.info("minor cycle %d: %d components, peak %.4g Jy", majors + 1, result.iterations,
                  result.peak)  # fmt: skip
         if cfg.mgain >= 1.0:
-            return cfg.niter - left, 0
+            break
         majors += 1
-        residual[...] = _exact_residual(cfg, geom, parts, weights, model) / total
+        for b, ((bp, bw), plane) in enumerate(zip(banded, planes, strict=True)):
+            residuals[b] = _exact_residual(cfg, geom, bp, bw, models[b]) / plane.weight
         if result.iterations == 0:
             break
+    for b, plane in enumerate(planes):
+        plane.model, plane.residual = models[b], residuals[b]
     return cfg.niter - left, majors
 
 
@@ -222,35 +324,60 @@ def _rms(image: np.ndarray) -> float:
 
 
 def _write(cfg: ImageConfig, sub, out: Images) -> list[str]:
+    """WSClean's names: PREFIX-image.fits with one band; PREFIX-0000-image.fits ... and
+    PREFIX-MFS-image.fits with several; PREFIX-sources.txt from the main model."""
     from radiocloud.image import products
 
     ra0, dec0 = (float(v) for v in sub.fields[cfg.field].phase_dir)
-    common = {"ra0": ra0, "dec0": dec0, "cell_rad": cfg.scale, "freq": out.freq[0],
-              "width": out.freq[1]}  # fmt: skip
     files = []
-    for name, plane, beam, unit in (
-        ("dirty", out.dirty, out.beam, "JY/BEAM"),
-        ("psf", out.psf, out.beam, "JY/BEAM"),
-        ("model", out.model, None, "JY/PIXEL"),
-        ("residual", out.residual, out.beam, "JY/BEAM"),
-        ("image", out.image, out.beam, "JY/BEAM"),
-    ):
-        files.append(products.write_plane(f"{cfg.prefix}-{name}.fits", plane, beam=beam,
-                                          bunit=unit, **common))  # fmt: skip
-    files.append(products.write_components(f"{cfg.prefix}-sources.txt",
-                                           _components(out.model, ra0, dec0, cfg.scale),
-                                           ref_freq=out.freq[0]))  # fmt: skip
+    for p in out.planes:
+        stem = f"{cfg.prefix}-{p.name}-" if p.name else f"{cfg.prefix}-"
+        common = {"ra0": ra0, "dec0": dec0, "cell_rad": cfg.scale, "freq": p.freq,
+                  "width": p.width}  # fmt: skip
+        for name, plane, beam, unit in (
+            ("dirty", p.dirty, p.beam, "JY/BEAM"),
+            ("psf", p.psf, p.beam, "JY/BEAM"),
+            ("model", p.model, None, "JY/PIXEL"),
+            ("residual", p.residual, p.beam, "JY/BEAM"),
+            ("image", p.image, p.beam, "JY/BEAM"),
+        ):
+            files.append(products.write_plane(f"{stem}{name}.fits", plane, beam=beam,
+                                              bunit=unit, **common))  # fmt: skip
+    bands = out.planes[:-1] if len(out.planes) > 1 else out.planes
+    if len(bands) > 1:  # the bands' models as one cube: rc-predict's model with --predict
+        files.append(products.write_image(
+            f"{cfg.prefix}-model-cube.fits", np.stack([b.model for b in bands]), ra0=ra0,
+            dec0=dec0, cell_rad=cfg.scale, freqs=np.array([b.freq for b in bands]),
+            widths=np.array([b.width for b in bands]), bunit="JY/PIXEL"))  # fmt: skip
+    main = out.main
+    components = _components(main.model, bands, ra0, dec0, cfg.scale, main.freq,
+                             cfg.fit_spectral_pol)  # fmt: skip
+    files.append(products.write_components(f"{cfg.prefix}-sources.txt", components,
+                                           ref_freq=main.freq))  # fmt: skip
     return files
 
 
-def _components(model: np.ndarray, ra0: float, dec0: float, cell: float):
-    """The model's non-zero pixels as point components, brightest first."""
+def _components(model, bands, ra0, dec0, cell, ref_freq, terms):
+    """The model's non-zero pixels as point components, brightest first; with several bands
+    and ``terms``, each with the ordinary polynomial of that many terms fitted to its band
+    fluxes in (ν/ν₀ - 1), weighted by the bands' Σw (the component list's convention:
+    I(ν) = I₀ + c₀ (x - 1) + c₁ (x - 1)² + ...)."""
     from radiocloud.image.products import Component, pixel_to_radec
 
     j, i = np.nonzero(model)
     order = np.argsort(-np.abs(model[j, i]))
+    fit = terms is not None and terms > 1 and len(bands) > 1
+    if fit:
+        x = np.array([b.freq for b in bands]) / ref_freq - 1.0
+        sw = np.sqrt([b.weight for b in bands])
+        design = np.vander(x, terms, increasing=True) * sw[:, None]
     out = []
     for k in order:
         ra, dec = pixel_to_radec(i[k], j[k], ra0=ra0, dec0=dec0, cell_rad=cell, shape=model.shape)
-        out.append(Component(float(ra), float(dec), float(model[j[k], i[k]])))
+        flux, poly = float(model[j[k], i[k]]), ()
+        if fit:
+            spectrum = np.array([b.model[j[k], i[k]] for b in bands])
+            coeffs = np.linalg.lstsq(design, spectrum * sw, rcond=None)[0]
+            flux, poly = float(coeffs[0]), tuple(float(c) for c in coeffs[1:])
+        out.append(Component(float(ra), float(dec), flux, poly))
     return out
