@@ -224,3 +224,81 @@ def test_output_channels_clean_jointly_and_fit_the_spectra(tmp_path):
         cross = t.getcol("ANTENNA1") != t.getcol("ANTENNA2")
     err = np.sqrt(np.mean(np.abs(model[cross] - data[cross]) ** 2, axis=0))
     assert np.all(err < 0.03 * np.sqrt(np.mean(np.abs(data[cross]) ** 2, axis=0)))
+
+
+def test_streaming_each_major_cycle_gives_the_same_images(points, tmp_path, monkeypatch):
+    """Stokes I re-read from the dataset at every major cycle (not held in memory): the same
+    model and residual as when held."""
+    from radiocloud.image import pipeline
+
+    args = ["--niter", "300", "--mgain", "0.8", "--threshold", "1e-3"]
+    assert image(points, tmp_path / "held", *args) == 0
+    monkeypatch.setattr(pipeline, "HOLD_FRACTION", 0.0)
+    assert image(points, tmp_path / "streamed", *args) == 0
+    for name in ("model", "residual"):
+        held, _ = read(tmp_path / "held", name)
+        streamed, _ = read(tmp_path / "streamed", name)
+        np.testing.assert_allclose(streamed, held, atol=1e-6)
+
+
+def test_fits_mask_keeps_components_inside_it(points, cleaned, tmp_path):
+    """A mask around source a only: every component inside it, and b left in the residual."""
+    _, header = read(cleaned, "image")
+    mask = np.zeros((256, 256), np.float32)
+    ia, ja = (round(v) for v in pixel_of(header, *SOURCES[0][1:3]))
+    mask[ja - 5 : ja + 6, ia - 5 : ia + 6] = 1
+    fits.writeto(tmp_path / "mask.fits", mask)
+    prefix = tmp_path / "m"
+    assert image(points, prefix, "--niter", "500", "--mgain", "0.8", "--threshold", "1e-3",
+                 "--fits-mask", tmp_path / "mask.fits") == 0  # fmt: skip
+    model, _ = read(prefix, "model")
+    assert np.all(model[mask == 0] == 0)
+    assert model.sum() == pytest.approx(1.0, rel=0.01)
+    residual, _ = read(prefix, "residual")
+    ib, jb = (round(v) for v in pixel_of(header, *SOURCES[1][1:3]))
+    assert residual[jb, ib] == pytest.approx(0.4, rel=0.05)  # b, uncleaned
+
+
+def test_auto_mask_and_auto_threshold_on_noisy_data(tmp_path):
+    """With thermal noise: cleaning to 5 sigma unmasked, then within the model to 1 sigma,
+    finds the sources' flux and leaves a residual at the noise."""
+    lines = [f"{n}, POINT, {ra}, {dec}, {s}, [], false, 1284000000.0, , ," for n, ra, dec, s in
+             SOURCES]  # fmt: skip
+    sky = tmp_path / "noisy.txt"
+    sky.write_text("\n".join([HEADER, *lines]) + "\n")
+    ms = tmp_path / "noisy.ms"
+    args = [str(ms), "--antennas", "16", "--channels", "8", "--integrations", "40", "--sky",
+            str(sky), "--no-gains", "--no-delays", "--no-bandpass", "--no-rfi", "--noise", "2",
+            "--pointing", "13h15m30s,-58d05m00s"]  # fmt: skip
+    assert run_cli(simulate_app, "rc-simulate", args) == 0
+    prefix = tmp_path / "n"
+    assert image(ms, prefix, "--niter", "5000", "--mgain", "0.8", "--auto-mask", "5",
+                 "--auto-threshold", "1") == 0  # fmt: skip
+    model, header = read(prefix, "model")
+    residual, _ = read(prefix, "residual")
+    sigma = 1.4826 * np.median(np.abs(residual - np.median(residual)))
+    for _, ra, dec, flux in SOURCES:
+        i, j = (round(v) for v in pixel_of(header, ra, dec))
+        assert model[j - 2 : j + 3, i - 2 : i + 3].sum() == pytest.approx(flux, abs=3 * sigma)
+    far = np.ones_like(model, bool)
+    for _, ra, dec, _ in SOURCES:
+        i, j = (round(v) for v in pixel_of(header, ra, dec))
+        far[j - 10 : j + 11, i - 10 : i + 11] = False
+    assert np.count_nonzero(model[far]) < 0.2 * np.count_nonzero(model)  # mostly on sources
+    assert np.abs(residual).max() < 6 * sigma
+
+
+def test_interval_and_spw_selection(points, tmp_path, capfd):
+    prefix = tmp_path / "half"
+    assert image(points, prefix, "--interval", "0:20", "--spw", "0") == 0
+    half, _ = read(prefix, "psf")
+    assert image(points, tmp_path / "all") == 0
+    whole, _ = read(tmp_path / "all", "psf")
+    assert not np.allclose(half, whole, atol=1e-3)  # a different uv coverage
+    dirty, header = read(prefix, "dirty")
+    i, j = (round(v) for v in pixel_of(header, *SOURCES[0][1:3]))
+    assert dirty[j, i] == pytest.approx(1.0, abs=0.05)  # the source, from half the data
+    assert image(points, tmp_path / "x", "--interval", "50:60") == 2
+    assert "selects no integration of the 40" in capfd.readouterr().err
+    assert image(points, tmp_path / "x", "--spw", "3") == 2
+    assert "--spw 3" in capfd.readouterr().err

@@ -31,7 +31,16 @@ def _size(values: list[int]) -> tuple[int, int]:
     return (values[0], values[-1])
 
 
-def _channels(text: str | None) -> tuple[int | None, int | None]:
+def _ints(text: str | None, option: str) -> tuple[int, ...] | None:
+    if not text:
+        return None
+    try:
+        return tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise OptionError(f"{option} {text}: give numbers separated by commas, e.g. 0,1") from None
+
+
+def _channels(text: str | None, option: str) -> tuple[int | None, int | None]:
     if not text:
         return (None, None)
     try:
@@ -39,7 +48,7 @@ def _channels(text: str | None) -> tuple[int | None, int | None]:
     except ValueError:
         parts = []
     if len(parts) != 2:
-        raise OptionError(f"--channels {text}: write START:STOP (STOP excluded), e.g. 0:128")
+        raise OptionError(f"{option} {text}: write START:STOP (STOP excluded), e.g. 0:128")
     return parts[0], parts[1]
 
 
@@ -68,6 +77,12 @@ def image(
     scale: Annotated[str, typer.Option(help="Pixel size, e.g. 1.5asec.")],
     column: Annotated[str, typer.Option(help="Data column to image.")] = "DATA",
     field: Annotated[int, typer.Option(help="FIELD_ID to image.")] = 0,
+    spw: Annotated[
+        str | None, typer.Option(help="Spectral windows, e.g. 0,1 (default all).")
+    ] = None,
+    interval: Annotated[
+        str | None, typer.Option(help="Integrations START:STOP (STOP excluded), as WSClean's.")
+    ] = None,
     channels: Annotated[
         str | None, typer.Option(help="Channels START:STOP (STOP excluded); default all.")
     ] = None,
@@ -87,6 +102,13 @@ def image(
     threshold: Annotated[float, typer.Option(help="Stop CLEAN at this peak, Jy.")] = 0.0,
     auto_threshold: Annotated[
         float | None, typer.Option(help="Stop CLEAN at this many times the residual's rms.")
+    ] = None,
+    auto_mask: Annotated[
+        float | None,
+        typer.Option(help="Clean unmasked to this many rms, then within the model's pixels."),
+    ] = None,
+    fits_mask: Annotated[
+        str | None, typer.Option(help="FITS mask: components only where it is non-zero.")
     ] = None,
     minor: Annotated[
         str, typer.Option(help="Minor cycle: clark or hogbom (joined channels: Högbom).")
@@ -120,7 +142,9 @@ def image(
         scale=parse_angle(scale),
         column=column.upper(),
         field=field,
-        channels=_channels(channels),
+        spws=_ints(spw, "--spw"),
+        channels=_channels(channels, "--channels"),
+        interval=_channels(interval, "--interval") if interval else None,
         weight=scheme,
         robust=robust,
         taper=parse_angle(taper_gaussian) if taper_gaussian else None,
@@ -130,6 +154,8 @@ def image(
         mgain=mgain,
         threshold=threshold,
         auto_threshold=auto_threshold,
+        auto_mask=auto_mask,
+        fits_mask=fits_mask,
         minor=minor,
         channels_out=channels_out,
         fit_spectral_pol=fit_spectral_pol,

@@ -32,8 +32,12 @@ class Part:
 
 
 def stokes_i_parts(dataset: str, *, column: str, field: int, channels: slice,
-                   memory_budget: int, threads: int) -> tuple[list[Part], object]:  # fmt: skip
-    """Every selected partition's Stokes I, and the dataset's subtables."""
+                   memory_budget: int, threads: int, spws: tuple[int, ...] | None = None,
+                   interval: tuple[int | None, int | None] | None = None,
+                   ) -> tuple[list[Part], object]:  # fmt: skip
+    """Every selected partition's Stokes I, and the dataset's subtables. ``spws`` keeps those
+    spectral windows; ``interval`` (START, STOP) the integrations START to STOP - 1 of the
+    field (WSClean's -interval), counted over its distinct times."""
     have = io.column_names(dataset)
     if column not in have:
         raise ColumnError(f"'{dataset}' has no column {column} (it has {', '.join(sorted(have))})")
@@ -46,14 +50,21 @@ def stokes_i_parts(dataset: str, *, column: str, field: int, channels: slice,
     weights = (
         "WEIGHT_SPECTRUM" if "WEIGHT_SPECTRUM" in have else "WEIGHT" if "WEIGHT" in have else None
     )
-    cols = [column, "FLAG", "UVW", "ANTENNA1", "ANTENNA2"] + [
+    cols = [column, "FLAG", "UVW", "ANTENNA1", "ANTENNA2", "TIME"] + [
         c for c in ("FLAG_ROW", weights) if c and c in have
     ]
     dss = io.open_dataset(dataset, columns=cols, memory_budget=memory_budget, threads=threads)
+    dss = [ds for ds in dss if int(ds.attrs["FIELD_ID"]) == field]
+    if spws is not None:
+        have_spws = sorted({sub.ddid_spw[int(ds.attrs["DATA_DESC_ID"])] for ds in dss})
+        unknown = [s for s in spws if s not in have_spws]
+        if unknown:
+            raise OptionError(f"--spw {unknown[0]}: field {field} has spectral windows "
+                              f"{', '.join(map(str, have_spws))}")  # fmt: skip
+        dss = [ds for ds in dss if sub.ddid_spw[int(ds.attrs["DATA_DESC_ID"])] in spws]
+    window = _interval_times(dss, interval) if interval is not None else None
     parts = []
     for ds in dss:
-        if int(ds.attrs["FIELD_ID"]) != field:
-            continue
         ddid = int(ds.attrs["DATA_DESC_ID"])
         freq = sub.frequencies(ddid)
         chans = range(len(freq))[channels]
@@ -66,6 +77,9 @@ def stokes_i_parts(dataset: str, *, column: str, field: int, channels: slice,
         if "FLAG_ROW" in ds:
             flag = flag | ds.FLAG_ROW.data[:, None]
         flag = flag | (ds.ANTENNA1.data == ds.ANTENNA2.data)[:, None]
+        if window is not None:
+            t = ds.TIME.data
+            flag = flag | ((t < window[0]) | (t > window[1]))[:, None]
         vis = data[:, :, hands].mean(axis=2).astype(np.complex64)
         w = _weights(ds, weights, hands)
         weight = da.where(flag | ~da.isfinite(vis), 0, w).astype(np.float32)
@@ -73,6 +87,20 @@ def stokes_i_parts(dataset: str, *, column: str, field: int, channels: slice,
     if not parts:
         raise OptionError(f"field {field} has no data in '{dataset}' for the chosen channels")
     return parts, sub
+
+
+def _interval_times(dss, interval) -> tuple[float, float]:
+    """The first and last TIME of integrations START to STOP - 1 of these partitions."""
+    import dask
+
+    times = np.unique(np.concatenate(dask.compute(*[da.unique(ds.TIME.data) for ds in dss])))
+    chosen = times[slice(*interval)]
+    if not chosen.size:
+        start, stop = ("" if v is None else v for v in interval)
+        raise OptionError(
+            f"--interval {start}:{stop} selects no integration of the {times.size} there are"
+        )
+    return float(chosen[0]), float(chosen[-1])
 
 
 def _hands(names: tuple[str, ...], dataset: str) -> list[int]:

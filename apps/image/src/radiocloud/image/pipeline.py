@@ -27,6 +27,7 @@ from radiocloud.image.data import Part, stokes_i_parts
 
 log = logging.getLogger("radiocloud.image")
 C = 299_792_458.0
+HOLD_FRACTION = 0.5  # Stokes I and weights stay in memory when under this part of the budget
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,9 @@ class ImageConfig:
     scale: float  # radians per pixel
     column: str = "DATA"
     field: int = 0
+    spws: tuple[int, ...] | None = None
     channels: tuple[int | None, int | None] = (None, None)  # START, STOP (excluded)
+    interval: tuple[int | None, int | None] | None = None  # integrations START, STOP (excl.)
     weight: str = "briggs"  # natural, uniform, briggs
     robust: float = 0.0
     taper: float | None = None  # FWHM of the Gaussian taper in the image, radians
@@ -47,6 +50,8 @@ class ImageConfig:
     mgain: float = 1.0  # 1: no major cycles (one minor cycle on the dirty image)
     threshold: float = 0.0  # Jy
     auto_threshold: float | None = None  # in units of the residual's rms
+    auto_mask: float | None = None  # clean unmasked to this many rms, then within the model
+    fits_mask: str | None = None  # a FITS image: components only where it is non-zero
     minor: str = "clark"  # hogbom, clark (joined channels: Högbom)
     channels_out: int = 1
     fit_spectral_pol: int | None = None  # terms of the spectral polynomial (joined channels)
@@ -186,14 +191,16 @@ def run(cfg: ImageConfig, *, memory_budget: int, threads: int) -> Images:
 
     geom = Geometry(cfg.size[0], cfg.size[1], cfg.scale)
     _memory_check(geom, memory_budget, threads, cfg.channels_out)
+    user_mask = read_mask(cfg.fits_mask, geom) if cfg.fits_mask else None
     parts, sub = stokes_i_parts(cfg.dataset, column=cfg.column, field=cfg.field,
                                 channels=slice(*cfg.channels), memory_budget=memory_budget,
-                                threads=threads)  # fmt: skip
+                                threads=threads, spws=cfg.spws,
+                                interval=cfg.interval)  # fmt: skip
     bands, edges = _bands(parts, cfg.channels_out)
     _check_sampling(parts, cfg)
     weights = imaging_weights(parts, cfg, geom)
     held = sum(p.vis.size * 8 + p.vis.size * 4 + p.uvw.size * 8 for p in parts)
-    if held < memory_budget / 2:  # read once, kept for the major cycles
+    if held < HOLD_FRACTION * memory_budget:  # read once, kept for the major cycles
         persisted = dask.persist(*[(p.vis, w, p.uvw) for p, w in zip(parts, weights, strict=True)])
         for p, (v, _w, u) in zip(parts, persisted, strict=True):
             p.vis, p.uvw = v, u
@@ -221,7 +228,7 @@ def run(cfg: ImageConfig, *, memory_budget: int, threads: int) -> Images:
             centre, width = 0.5 * (freqs.min() + freqs.max()), float(np.ptp(freqs)) or 1.0
         planes.append(Plane(name, dirty / norm, psf / norm, np.zeros_like(dirty),
                             dirty / norm, centre, width, norm))  # fmt: skip
-    iterations, majors = _deconvolve(cfg, geom, banded, planes)
+    iterations, majors = _deconvolve(cfg, geom, banded, planes, user_mask)
     if len(planes) > 1:
         planes.append(_mfs(planes))
     _restore(planes, cfg.scale)
@@ -253,10 +260,15 @@ def _restore(planes: list[Plane], cell: float) -> None:
         p.image = products.restore(p.model, p.residual, p.beam, cell)
 
 
-def _deconvolve(cfg, geom, banded, planes: list[Plane]) -> tuple[int, int]:
+def _deconvolve(cfg, geom, banded, planes: list[Plane], user_mask=None) -> tuple[int, int]:
     """Cotton-Schwab: minor cycles on the residual image(s) down to (1 - mgain) of the peak,
     then the exact residuals from the visibilities, until niter or the threshold. Several
-    bands are cleaned together (joined channels: peaks found on their weighted mean)."""
+    bands are cleaned together (joined channels: peaks found on their weighted mean).
+
+    Thresholds follow WSClean: ``--threshold`` in Jy; ``--auto-threshold`` in units of the
+    residual's robust rms, measured again at every major cycle; ``--auto-mask`` cleans
+    unmasked down to that many rms, then only where the model has components, down to the
+    auto-threshold. A ``--fits-mask`` restricts every component to its non-zero pixels."""
     if cfg.niter == 0:
         return 0, 0
     joined = len(planes) > 1
@@ -269,37 +281,71 @@ def _deconvolve(cfg, geom, banded, planes: list[Plane]) -> tuple[int, int]:
     def mean_residual():
         return np.tensordot(weights / weights.sum(), residuals, axes=1)
 
-    left, majors = cfg.niter, 0
-    threshold = cfg.threshold
-    if cfg.auto_threshold is not None:
-        threshold = max(threshold, cfg.auto_threshold * _rms(mean_residual()))
+    left, majors, auto_masked = cfg.niter, 0, None
     while left > 0 and majors < cfg.major_limit:
-        peak = float(np.abs(mean_residual()).max())
+        rms = _rms(mean_residual())
+        final = max(cfg.threshold, (cfg.auto_threshold or 0.0) * rms)
+        mask = user_mask
+        threshold = final
+        if cfg.auto_mask is not None and auto_masked is None:
+            threshold = max(final, cfg.auto_mask * rms)  # first stage: unmasked
+        elif auto_masked is not None:
+            mask = auto_masked if user_mask is None else auto_masked & user_mask
+        region = mean_residual() if mask is None else np.where(mask, mean_residual(), 0.0)
+        peak = float(np.abs(region).max())
         if peak <= threshold:
+            if cfg.auto_mask is not None and auto_masked is None and np.any(models):
+                auto_masked = np.any(models != 0, axis=0)  # second stage: within the model
+                log.info("auto-mask: %d pixels; cleaning on to %.3g Jy", auto_masked.sum(),
+                         final)  # fmt: skip
+                continue
             break
         stop = max(threshold, (1.0 - cfg.mgain) * peak)
         if joined:
             result = clean.hogbom_joined(residuals, psfs, weights, gain=cfg.gain, niter=left,
-                                         threshold=stop, models=models,
+                                         threshold=stop, models=models, mask=mask,
                                          spectral_terms=cfg.fit_spectral_pol,
                                          frequencies=freqs)  # fmt: skip
         else:
             minor = {"hogbom": clean.hogbom, "clark": clean.clark}[cfg.minor]
             result = minor(residuals[0], psfs[0], gain=cfg.gain, niter=left, threshold=stop,
-                           model=models[0])  # fmt: skip
+                           model=models[0], mask=mask)  # fmt: skip
         left -= result.iterations
         log.info("minor cycle %d: %d components, peak %.4g Jy", majors + 1, result.iterations,
                  result.peak)  # fmt: skip
-        if cfg.mgain >= 1.0:
+        if cfg.mgain >= 1.0 and cfg.auto_mask is None:
             break
         majors += 1
         for b, ((bp, bw), plane) in enumerate(zip(banded, planes, strict=True)):
             residuals[b] = _exact_residual(cfg, geom, bp, bw, models[b]) / plane.weight
-        if result.iterations == 0:
+        if result.iterations == 0 and not (cfg.auto_mask is not None and auto_masked is None):
             break
     for b, plane in enumerate(planes):
         plane.model, plane.residual = models[b], residuals[b]
     return cfg.niter - left, majors
+
+
+def read_mask(path: str, geom: Geometry) -> np.ndarray:
+    """A FITS mask as (ny, nx) bool: True where non-zero (components allowed there)."""
+    from astropy.io import fits
+
+    from radiocloud.core.errors import DatasetNotFoundError
+
+    try:
+        data = np.asarray(fits.getdata(path), dtype=float)
+    except FileNotFoundError:
+        raise DatasetNotFoundError(f"--fits-mask '{path}' does not exist") from None
+    except OSError as exc:
+        raise OptionError(f"--fits-mask '{path}' is not a FITS image: {exc}") from None
+    plane = data.reshape(data.shape[-2:]) if data.size == data.shape[-1] * data.shape[-2] else None
+    if plane is None or plane.shape != (geom.ny, geom.nx):
+        raise OptionError(
+            f"--fits-mask '{path}' has shape {data.shape}: it must be one {geom.ny}x{geom.nx} "
+            "plane, the image's size"
+        )
+    if not np.any(plane):
+        raise OptionError(f"--fits-mask '{path}' is zero everywhere: nothing may be cleaned")
+    return plane != 0
 
 
 def _exact_residual(cfg, geom, parts, weights, model):
