@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from dataclasses import field as dataclass_field
 
 import dask
+import dask.threaded
 import numpy as np
 
 from radiocloud.core.errors import OptionError
@@ -57,6 +58,7 @@ class ImageConfig:
     fit_spectral_pol: int | None = None  # terms of the spectral polynomial (joined channels)
     major_limit: int = 20
     accuracy: float = 1e-4
+    threads: int = 1  # ducc0's threads per gridding call (from the runtime)
     predict: bool = False
 
 
@@ -124,7 +126,8 @@ def _grid_parts(parts: list[Part], weights, geom: Geometry, cfg: ImageConfig, *,
         vis = (vis_of(p) if vis_of else p.vis).to_delayed().ravel()
         for k in range(len(wts)):
             leaves.append(dask.delayed(grid)(uvw[k], p.freq, None if psf else vis[k], wts[k],
-                                             geom, epsilon=cfg.accuracy))  # fmt: skip
+                                             geom, epsilon=cfg.accuracy,
+                                             nthreads=cfg.threads))  # fmt: skip
     return _tree_sum(leaves)
 
 
@@ -189,6 +192,7 @@ def _band_parts(parts, weights, members):
 def run(cfg: ImageConfig, *, memory_budget: int, threads: int) -> Images:
     from radiocloud.image.weights import imaging_weights
 
+    cfg = replace(cfg, threads=threads)
     geom = Geometry(cfg.size[0], cfg.size[1], cfg.scale)
     _memory_check(geom, memory_budget, threads, cfg.channels_out)
     user_mask = read_mask(cfg.fits_mask, geom) if cfg.fits_mask else None
@@ -201,14 +205,18 @@ def run(cfg: ImageConfig, *, memory_budget: int, threads: int) -> Images:
     weights = imaging_weights(parts, cfg, geom)
     held = sum(p.vis.size * 8 + p.vis.size * 4 + p.uvw.size * 8 for p in parts)
     if held < HOLD_FRACTION * memory_budget:  # read once, kept for the major cycles
-        persisted = dask.persist(*[(p.vis, w, p.uvw) for p, w in zip(parts, weights, strict=True)])
+        # as one block per part: each pass then grids a part in one ducc0 call (one FFT)
+        whole = [tuple(a.rechunk({0: -1}) for a in (p.vis, w, p.uvw))
+                 for p, w in zip(parts, weights, strict=True)]  # fmt: skip
+        persisted = dask.persist(*whole)
         for p, (v, _w, u) in zip(parts, persisted, strict=True):
             p.vis, p.uvw = v, u
         weights = [w for _, w, _ in persisted]
     banded = [_band_parts(parts, weights, m) for m in bands]
     lazy = [(_grid_parts(bp, bw, geom, cfg), _grid_parts(bp, bw, geom, cfg, psf=True))
             for bp, bw in banded]  # fmt: skip
-    (done,) = compute(lazy, description="gridding the dirty images and PSFs")
+    with _gridding_scheduler():
+        (done,) = compute(lazy, description="gridding the dirty images and PSFs")
     planes = []
     for b, ((dirty, psf), (bp, _)) in enumerate(zip(done, banded, strict=True)):
         # the PSF's centre is Σw (to the gridder's accuracy): dividing by it, the PSF peaks
@@ -353,15 +361,29 @@ def _exact_residual(cfg, geom, parts, weights, model):
 
     def residual_vis(p: Part):
         return p.vis.map_blocks(_subtract, p.uvw, p.freq, model, geom, cfg.accuracy,
-                                dtype=p.vis.dtype)  # fmt: skip
+                                cfg.threads, dtype=p.vis.dtype)  # fmt: skip
 
-    (image,) = compute(_grid_parts(parts, weights, geom, cfg, vis_of=residual_vis),
-                       description="major cycle: residual visibilities gridded")  # fmt: skip
+    with _gridding_scheduler():
+        (image,) = compute(_grid_parts(parts, weights, geom, cfg, vis_of=residual_vis),
+                           description="major cycle: residual visibilities gridded")  # fmt: skip
     return image
 
 
-def _subtract(vis, uvw, freq, model, geom, accuracy):
-    return vis - degrid(uvw, freq, model, geom, epsilon=accuracy).astype(vis.dtype)
+def _gridding_scheduler():
+    """One gridding task at a time in this process (ducc0 runs each on every thread, and
+    each holds an oversampled grid); a distributed scheduler is left as it is."""
+    import contextlib
+
+    from dask.base import get_scheduler
+
+    if get_scheduler() is dask.threaded.get:
+        return dask.config.set(scheduler="sync")
+    return contextlib.nullcontext()
+
+
+def _subtract(vis, uvw, freq, model, geom, accuracy, nthreads):
+    return vis - degrid(uvw, freq, model, geom, epsilon=accuracy,
+                        nthreads=nthreads).astype(vis.dtype)  # fmt: skip
 
 
 def _rms(image: np.ndarray) -> float:
