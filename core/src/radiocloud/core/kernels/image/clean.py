@@ -1,5 +1,4 @@
-"""CLEAN minor cycles on residual images: Högbom, Clark, Högbom on joined channels, and
-multi-scale CLEAN.
+"""CLEAN minor cycles on residual images: Högbom, Clark, and Högbom on joined channels.
 
 Conventions shared by every function here:
 
@@ -19,9 +18,8 @@ Conventions shared by every function here:
     visibilities, but a minor cycle run far below the far-sidelobe level there cleans
     sidelobes that were never subtracted.
 
-  Högbom costs O(ny nx) per iteration with either size (joined channels: per band,
-  multi-scale: per scale); Clark's FFTs grow from 1.5 to 2 times the image side with the
-  larger PSF.
+  Högbom costs O(ny nx) per iteration with either size (joined channels: per band); Clark's
+  FFTs grow from 1.5 to 2 times the image side with the larger PSF.
 * A minor cycle stops after ``niter`` iterations (``niter=0`` changes nothing and just reports
   the peak), or as soon as the residual's peak inside ``mask`` has ``|peak| < threshold`` (Jy),
   or when that peak is exactly zero. Components may be negative, as in WSClean.
@@ -34,7 +32,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.fft
-import scipy.signal
 
 from radiocloud.core.errors import OptionError
 from radiocloud.core.jit import njit
@@ -197,65 +194,6 @@ def clark(
     return Result(model, done, peak, abs(peak) < threshold)
 
 
-def multiscale(
-    residual: np.ndarray,
-    psf: np.ndarray,
-    *,
-    scales: tuple[float, ...] = (0, 4, 8, 16),
-    scale_bias: float = 0.6,
-    gain: float = 0.1,
-    niter: int,
-    threshold: float,
-    mask: np.ndarray | None = None,
-    model: np.ndarray | None = None,
-) -> Result:
-    """Multi-scale CLEAN (Cornwell 2008): components are smooth bumps of several widths,
-    ``scales`` (diameters in pixels; 0 is a point), each iteration taking the scale and pixel
-    that best match the residual. Other arguments as in :func:`hogbom`; a component's whole
-    kernel lies inside the mask (and the image), so the model is zero outside it.
-
-    The residual R is smoothed by each scale's kernel Φ_s (unit sum), and the PSF B by each
-    pair, ``B_st = Φ_s ⋆ Φ_t ⋆ B``, once, by FFT. Each iteration finds, for each scale, the
-    pixel of largest ``|Φ_s ⋆ R|`` where Φ_s fits inside the mask, scores it
-    ``|Φ_s ⋆ R| / B_ss(0)`` times Cornwell's small-scale bias ``1 - scale_bias × α_s / max α``,
-    takes the best, adds ``gain × Φ_s ⋆ R / B_ss(0)`` Jy of kernel s to the model there, and
-    subtracts that times ``B_st`` from each smoothed residual and times ``Φ_s ⋆ B`` from R (all
-    shifted there, each one pass as in :func:`hogbom`). It stops on R's masked peak, as
-    :func:`hogbom` does; ``scales=(0,)`` is :func:`hogbom`.
-
-    The kernel is Cornwell's truncated paraboloid with a cosine taper in place of his
-    spheroidal one: ``φ = (1 - r²) cos(π r / 2)`` for ``r = 2 × distance / α < 1``. Memory:
-    one image per scale and scales² PSF-sized planes (4 scales, a 1024² image and a PSF twice
-    its size: 0.55 GB). Each iteration updates every plane, so it costs about one Högbom
-    iteration per scale: multi-scale needs fewer components for extended emission, not less
-    time per component.
-    """
-    residual, model = _image(residual, "residual"), _image(model, "model", residual.shape)
-    psf, window = _psf(psf, residual.shape), _window(mask, residual.shape)
-    gain, niter, threshold = _loop_options(gain, niter, threshold)
-    widths = _scales(scales, residual.shape)
-    if not 0 <= scale_bias < 1:
-        raise OptionError(f"scale_bias {scale_bias}: must be at least 0 and below 1")
-    reach = int(np.ceil(widths.max() / 2))  # the largest kernel's half-width
-    kernels = np.stack([_scale_kernel(width, reach) for width in widths])
-    smoothing = [np.ones((1, 1))] + [k for k, width in zip(kernels, widths, strict=True) if width]
-    plane_of = np.cumsum([width > 0 for width in widths]) * (widths > 0)  # scale -> its plane
-    planes = np.stack([_smooth(residual, k) for k in smoothing])  # [0]: R itself
-    # Zeros around the PSF hold what smoothing spreads beyond it, so that a plane's update is
-    # exactly the smoothed update of R (else a PSF of the image's size makes them disagree).
-    padded = np.pad(psf, 2 * reach)
-    cross = np.stack([[_smooth(padded, _smooth(k, t, "full")) for t in smoothing] for k in kernels])
-    windows = np.stack([_smooth(window, k) > 1.0 - 1e-9 for k in smoothing]).astype(np.float64)
-    centre = (padded.shape[0] // 2, padded.shape[1] // 2)
-    norm = np.array([cross[s, p][centre] for s, p in enumerate(plane_of)])
-    scores = (1.0 - scale_bias * widths / max(widths.max(), 1.0)) / norm
-    done, peak = _multiscale_loop(
-        planes, cross, windows, plane_of, scores, norm, kernels, model, gain, niter, threshold
-    )
-    residual[...] = planes[0]
-    return Result(model, done, peak, abs(peak) < threshold)
-
-
 # --- Kernels ------------------------------------------------------------------------------------
 
 
@@ -379,49 +317,6 @@ def _clark_cycle(values, rows, cols, psf, patch, gain, level, niter, components,
     return done
 
 
-@njit()
-def _multiscale_loop(planes, cross, windows, plane_of, scores, norm, kernels, model, gain,
-                     niter, threshold):  # fmt: skip
-    """The multi-scale loop: (iterations, final peak of ``planes[0]``). ``planes`` (plane, ny,
-    nx): R and R smoothed by each non-zero scale, searched inside ``windows`` (plane, ny, nx);
-    ``cross`` (scale, plane, py, px): what a unit component of each scale does to each plane;
-    scale s searches plane ``plane_of[s]``, scores its peak × ``scores[s]``, and its components
-    (amplitude: gain × peak / ``norm[s]``) add that times ``kernels[s]`` to ``model``."""
-    nplane, nscale = planes.shape[0], cross.shape[0]
-    at_j, at_i = np.full(nplane, -1), np.full(nplane, -1)  # no component yet: only search
-    peaks, amplitude, one = np.zeros(nplane), np.zeros(1), np.ones(1)
-    for p in range(nplane):
-        at_j[p], at_i[p], peaks[p] = _subtract_and_peak(
-            planes[p : p + 1], cross[0, p : p + 1], amplitude, at_j[p], at_i[p], windows[p], one
-        )
-    done = 0
-    while done < niter and _cleaning(peaks[0], threshold):
-        scale, best = -1, 0.0
-        for s in range(nscale):
-            if scores[s] * abs(peaks[plane_of[s]]) > best:
-                scale, best = s, scores[s] * abs(peaks[plane_of[s]])
-        if scale < 0:  # no scale has a pixel left to clean
-            break
-        p = plane_of[scale]
-        j0, i0, amplitude[0] = at_j[p], at_i[p], gain * peaks[p] / norm[scale]
-        _add_kernel(model, kernels[scale], j0, i0, amplitude[0])
-        for q in range(nplane):
-            at_j[q], at_i[q], peaks[q] = _subtract_and_peak(
-                planes[q : q + 1], cross[scale, q : q + 1], amplitude, j0, i0, windows[q], one
-            )
-        done += 1
-    return done, peaks[0]
-
-
-@njit()
-def _add_kernel(model, kernel, j0, i0, amplitude):
-    """model += amplitude × kernel (odd square) centred on (j0, i0), clipped at the edges."""
-    h = kernel.shape[0] // 2
-    for dj in range(max(-h, -j0), min(h, model.shape[0] - 1 - j0) + 1):
-        for di in range(max(-h, -i0), min(h, model.shape[1] - 1 - i0) + 1):
-            model[j0 + dj, i0 + di] += amplitude * kernel[h + dj, h + di]
-
-
 class _PsfConvolution:
     """Components (ny, nx) -> their image through the PSF with the shifting rule of the module
     docstring, by FFT. The transforms are long enough that no wrapped term reaches the image:
@@ -450,25 +345,6 @@ def _sidelobe(psf: np.ndarray, patch: int) -> float:
     outside = np.abs(psf)
     outside[max(0, cy - patch) : cy + patch + 1, max(0, cx - patch) : cx + patch + 1] = 0.0
     return float(outside.max())
-
-
-def _scale_kernel(width: float, half: int) -> np.ndarray:
-    """Φ for a scale of ``width`` pixels (see :func:`multiscale`), unit sum, centred in a square
-    of side 2 ``half`` + 1 (``half`` at least ``ceil(width / 2)``); a single 1 for width 0."""
-    offset = np.arange(-half, half + 1)
-    distance = np.hypot(*np.meshgrid(offset, offset))
-    if width == 0:
-        return (distance == 0).astype(np.float64)
-    r = 2.0 * distance / width
-    kernel = np.where(r < 1.0, (1.0 - r**2) * np.cos(0.5 * np.pi * r), 0.0)
-    return kernel / kernel.sum()
-
-
-def _smooth(image: np.ndarray, kernel: np.ndarray, mode: str = "same") -> np.ndarray:
-    """``image`` convolved with a centred odd-sized ``kernel`` (a copy for [[1]])."""
-    if kernel.size == 1:
-        return image * kernel[0, 0]
-    return scipy.signal.fftconvolve(image, kernel, mode=mode)
 
 
 def _spectral_projection(weights, terms, frequencies) -> np.ndarray:
@@ -559,15 +435,6 @@ def _band_weights(weights, nband: int) -> np.ndarray:
     if not weights.sum() > 0:
         raise OptionError("band_weights: at least one must be positive")
     return weights
-
-
-def _scales(scales, shape: tuple[int, int]) -> np.ndarray:
-    widths = np.unique(np.asarray(scales, dtype=np.float64))
-    if widths.size == 0 or not np.all(np.isfinite(widths) & (widths >= 0)):
-        raise OptionError(f"scales {scales}: give one or more widths in pixels, at least 0")
-    if widths.max() >= min(shape) / 2:
-        raise OptionError(f"scales {scales}: each must be below half the image, {min(shape) / 2}")
-    return widths
 
 
 def _loop_options(gain, niter, threshold) -> tuple[float, int, float]:
