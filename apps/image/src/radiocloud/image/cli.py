@@ -40,6 +40,17 @@ def _ints(text: str | None, option: str) -> tuple[int, ...] | None:
         raise OptionError(f"{option} {text}: give numbers separated by commas, e.g. 0,1") from None
 
 
+def _floats(text: str | None, option: str) -> tuple[float, ...] | None:
+    if not text:
+        return None
+    try:
+        return tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise OptionError(
+            f"{option} {text}: give numbers separated by commas, e.g. 0,4,8"
+        ) from None
+
+
 def _channels(text: str | None, option: str) -> tuple[int | None, int | None]:
     if not text:
         return (None, None)
@@ -113,6 +124,15 @@ def image(
     minor: Annotated[
         str, typer.Option(help="Minor cycle: clark or hogbom (joined channels: Högbom).")
     ] = "clark",
+    multiscale: Annotated[
+        bool, typer.Option(help="Multi-scale CLEAN (Cornwell 2008), WSClean's scales.")
+    ] = False,
+    multiscale_scales: Annotated[
+        str | None, typer.Option(help="Scales in pixels, e.g. 0,4,8,16 (default: WSClean's).")
+    ] = None,
+    multiscale_scale_bias: Annotated[
+        float, typer.Option(help="Bias towards small scales (0, 1].")
+    ] = 0.6,
     channels_out: Annotated[
         int, typer.Option(min=1, help="Output channels, cleaned jointly; adds MFS images.")
     ] = 1,
@@ -158,6 +178,9 @@ def image(
         fits_mask=fits_mask,
         minor=minor,
         channels_out=channels_out,
+        multiscale=multiscale,
+        scales=_floats(multiscale_scales, "--multiscale-scales"),
+        scale_bias=multiscale_scale_bias,
         fit_spectral_pol=fit_spectral_pol,
         accuracy=accuracy,
         predict=predict,

@@ -20,7 +20,7 @@ import dask.threaded
 import numpy as np
 
 from radiocloud.core.errors import OptionError
-from radiocloud.core.kernels.image import clean
+from radiocloud.core.kernels.image import clean, multiscale
 from radiocloud.core.kernels.image.gridding import Geometry, degrid, grid
 from radiocloud.core.progress import compute
 from radiocloud.core.units import format_size
@@ -55,6 +55,9 @@ class ImageConfig:
     fits_mask: str | None = None  # a FITS image: components only where it is non-zero
     minor: str = "clark"  # hogbom, clark (joined channels: Högbom)
     channels_out: int = 1
+    multiscale: bool = False
+    scales: tuple[float, ...] | None = None  # pixels; None: WSClean's defaults
+    scale_bias: float = 0.6
     fit_spectral_pol: int | None = None  # terms of the spectral polynomial (joined channels)
     major_limit: int = 20
     accuracy: float = 1e-4
@@ -76,6 +79,7 @@ class Plane:
     weight: float  # Σ of its imaging weights (as the PSF's centre has it)
     beam: object = None
     image: np.ndarray | None = None
+    psf_full: np.ndarray | None = None  # twice the image's size, for exact minor cycles
 
 
 @dataclass
@@ -91,11 +95,16 @@ class Images:
         return self.planes[-1]
 
 
-def _memory_check(geom: Geometry, memory_budget: int, threads: int, bands: int) -> None:
+def _memory_check(geom: Geometry, memory_budget: int, threads: int, bands: int,
+                  multiscale: bool = False) -> None:  # fmt: skip
     """The images held (per band: dirty, PSF, model, residual, restored; and one per chunk in
-    flight) and ducc0's oversampled complex grid per thread (up to 2.6² the image, complex128)."""
+    flight) and ducc0's oversampled complex grid per thread (up to 2.6² the image, complex128);
+    multi-scale adds a PSF of four times the pixels, gridded so, and its smoothed planes
+    (about 21 PSF-sized arrays for 6 scales)."""
     pixels = geom.nx * geom.ny
     need = pixels * 8 * (5 * (bands + (bands > 1)) + 2 * threads) + pixels * 2.6**2 * 16 * threads
+    if multiscale:
+        need += 4 * pixels * (8 * 22 + 2.6**2 * 16 * threads)
     if need > memory_budget:
         raise OptionError(
             f"a {geom.nx}x{geom.ny} image"
@@ -194,7 +203,11 @@ def run(cfg: ImageConfig, *, memory_budget: int, threads: int) -> Images:
 
     cfg = replace(cfg, threads=threads)
     geom = Geometry(cfg.size[0], cfg.size[1], cfg.scale)
-    _memory_check(geom, memory_budget, threads, cfg.channels_out)
+    if cfg.multiscale and cfg.channels_out > 1:
+        raise OptionError(
+            "--multiscale cleans one output channel: drop --channels-out, or --multiscale"
+        )
+    _memory_check(geom, memory_budget, threads, cfg.channels_out, cfg.multiscale)
     user_mask = read_mask(cfg.fits_mask, geom) if cfg.fits_mask else None
     parts, sub = stokes_i_parts(cfg.dataset, column=cfg.column, field=cfg.field,
                                 channels=slice(*cfg.channels), memory_budget=memory_budget,
@@ -213,7 +226,10 @@ def run(cfg: ImageConfig, *, memory_budget: int, threads: int) -> Images:
             p.vis, p.uvw = v, u
         weights = [w for _, w, _ in persisted]
     banded = [_band_parts(parts, weights, m) for m in bands]
-    lazy = [(_grid_parts(bp, bw, geom, cfg), _grid_parts(bp, bw, geom, cfg, psf=True))
+    # multi-scale CLEAN needs the PSF at twice the image's size (its wide components' far
+    # sidelobes); its centre crop is the image-sized PSF of the products
+    psf_geom = Geometry(2 * geom.nx, 2 * geom.ny, geom.cell) if cfg.multiscale else geom
+    lazy = [(_grid_parts(bp, bw, geom, cfg), _grid_parts(bp, bw, psf_geom, cfg, psf=True))
             for bp, bw in banded]  # fmt: skip
     with _gridding_scheduler():
         (done,) = compute(lazy, description="gridding the dirty images and PSFs")
@@ -221,7 +237,12 @@ def run(cfg: ImageConfig, *, memory_budget: int, threads: int) -> Images:
     for b, ((dirty, psf), (bp, _)) in enumerate(zip(done, banded, strict=True)):
         # the PSF's centre is Σw (to the gridder's accuracy): dividing by it, the PSF peaks
         # at exactly 1 and a point source at exactly its flux
-        norm = float(psf[geom.ref[1], geom.ref[0]])
+        norm = float(psf[psf_geom.ref[1], psf_geom.ref[0]])
+        full = None
+        if cfg.multiscale:
+            full = psf / norm
+            j0, i0 = geom.ny // 2, geom.nx // 2
+            psf = psf[j0 : j0 + geom.ny, i0 : i0 + geom.nx]
         if not norm > 0:
             raise OptionError(
                 f"every visibility of field {cfg.field} in the chosen channels"
@@ -235,7 +256,7 @@ def run(cfg: ImageConfig, *, memory_budget: int, threads: int) -> Images:
             freqs = np.concatenate([p.freq for p in bp])
             centre, width = 0.5 * (freqs.min() + freqs.max()), float(np.ptp(freqs)) or 1.0
         planes.append(Plane(name, dirty / norm, psf / norm, np.zeros_like(dirty),
-                            dirty / norm, centre, width, norm))  # fmt: skip
+                            dirty / norm, centre, width, norm, psf_full=full))  # fmt: skip
     iterations, majors = _deconvolve(cfg, geom, banded, planes, user_mask)
     if len(planes) > 1:
         planes.append(_mfs(planes))
@@ -314,6 +335,11 @@ def _deconvolve(cfg, geom, banded, planes: list[Plane], user_mask=None) -> tuple
                                          threshold=stop, models=models, mask=mask,
                                          spectral_terms=cfg.fit_spectral_pol,
                                          frequencies=freqs)  # fmt: skip
+        elif cfg.multiscale:
+            result = multiscale.multiscale(residuals[0], planes[0].psf_full, gain=cfg.gain,
+                                           niter=left, threshold=stop, scales=cfg.scales,
+                                           scale_bias=cfg.scale_bias, mask=mask,
+                                           model=models[0], nthreads=cfg.threads)  # fmt: skip
         else:
             minor = {"hogbom": clean.hogbom, "clark": clean.clark}[cfg.minor]
             result = minor(residuals[0], psfs[0], gain=cfg.gain, niter=left, threshold=stop,
