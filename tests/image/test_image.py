@@ -27,13 +27,13 @@ HEADER = ("Format = Name, Type, Ra, Dec, I, SpectralIndex, LogarithmicSI, "
           "ReferenceFrequency='1284000000.0', MajorAxis, MinorAxis, Orientation")  # fmt: skip
 
 
-def simulate(tmp, name: str, lines: list[str]):
+def simulate(tmp, name: str, lines: list[str], *extra: str):
     sky = tmp / f"{name}.txt"
     sky.write_text("\n".join([HEADER, *lines]) + "\n")
     ms = tmp / f"{name}.ms"
     args = [str(ms), "--antennas", "16", "--channels", "8", "--integrations", "40", "--sky",
             str(sky), "--no-gains", "--no-delays", "--no-bandpass", "--no-rfi", "--noise", "0",
-            "--pointing", "13h15m30s,-58d05m00s"]  # fmt: skip
+            "--pointing", "13h15m30s,-58d05m00s", *extra]  # fmt: skip
     assert run_cli(simulate_app, "rc-simulate", args) == 0
     return ms
 
@@ -344,3 +344,16 @@ def test_multiscale_cleans_extended_emission_deeper_than_point_components(tmp_pa
     psf, _ = read(tmp_path / "ms", "psf")
     assert psf.shape == (256, 256)
     assert psf[128, 128] == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("correlations", ["1", "2"])
+def test_one_or_two_correlations_with_row_weights(tmp_path, correlations):
+    """XX (or XX YY) with WEIGHT per row and no WEIGHT_SPECTRUM: the source at its flux."""
+    lines = [f"a, POINT, {SOURCES[0][1]}, {SOURCES[0][2]}, 1.0, [], false, 1284000000.0, , ,"]
+    ms = simulate(tmp_path, "two", lines, "--correlations", correlations)
+    with table(str(ms), ack=False) as t:
+        assert "WEIGHT_SPECTRUM" not in t.colnames()
+    assert image(ms, tmp_path / "t", "--niter", "500", "--mgain", "0.8") == 0
+    restored, header = read(tmp_path / "t", "image")
+    i, j = (round(v) for v in pixel_of(header, *SOURCES[0][1:3]))
+    assert restored[j, i] == pytest.approx(1.0, rel=0.01)

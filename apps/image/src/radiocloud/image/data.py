@@ -120,7 +120,10 @@ def _weights(ds, name: str | None, hands: list[int]):
     """(row, chan or 1) weight of the mean of the hands: 1 / Σ_h (1 / (n² w_h))."""
     if name is None:
         return da.ones((ds.sizes["row"], 1), np.float32, chunks=(ds.chunks["row"], 1))
-    w = ds[name].data[..., hands] if name == "WEIGHT_SPECTRUM" else ds[name].data[:, None, hands]
+    if name == "WEIGHT_SPECTRUM":
+        w = ds[name].data[..., hands]
+    else:  # (row, corr) -> (row, 1, hands); indexing both at once trips dask 2026.8
+        w = ds[name].data[:, hands][:, None, :]
     n = len(hands)
     inverse = da.where(w > 0, 1.0 / (n * n * da.maximum(w, 1e-30)), np.inf).sum(axis=2)
     return 1.0 / inverse

@@ -141,9 +141,11 @@ def _grid_parts(parts: list[Part], weights, geom: Geometry, cfg: ImageConfig, *,
 
 
 def _check_sampling(parts: list[Part], cfg: ImageConfig) -> None:
-    """Warn when the pixels undersample the longest baseline (fewer than 2 per fringe)."""
+    """Warn when the pixels undersample the longest baseline imaged (fewer than 2 pixels per
+    fringe). Reads UVW only, flagged rows included."""
     longest = compute(*[da_max_uv(p) for p in parts], description="finding the longest baseline")
     uv_max = max(float(u) * float(p.freq.max()) / C for u, p in zip(longest, parts, strict=True))
+    uv_max = min(uv_max, cfg.uv_range[1])
     nyquist = 1.0 / (2.0 * uv_max) if uv_max > 0 else math.inf
     if cfg.scale > nyquist:
         log.warning(
@@ -154,10 +156,7 @@ def _check_sampling(parts: list[Part], cfg: ImageConfig) -> None:
 
 
 def da_max_uv(p: Part):
-    import dask.array as da
-
-    used = (p.weight > 0).any(axis=1)
-    return da.where(used, da.sqrt(p.uvw[:, 0] ** 2 + p.uvw[:, 1] ** 2), 0).max()
+    return ((p.uvw[:, 0] ** 2 + p.uvw[:, 1] ** 2) ** 0.5).max()
 
 
 def _bands(parts: list[Part], n: int) -> tuple[list[list[tuple[int, slice]]], np.ndarray]:
@@ -352,6 +351,9 @@ def _deconvolve(cfg, geom, banded, planes: list[Plane], user_mask=None) -> tuple
         majors += 1
         for b, ((bp, bw), plane) in enumerate(zip(banded, planes, strict=True)):
             residuals[b] = _exact_residual(cfg, geom, bp, bw, models[b]) / plane.weight
+        final_stage = cfg.auto_mask is None or auto_masked is not None
+        if final_stage and stop <= final and result.threshold_reached:
+            break  # the minor cycle reached the final threshold: done, as WSClean stops
         if result.iterations == 0 and not (cfg.auto_mask is not None and auto_masked is None):
             break
     for b, plane in enumerate(planes):
