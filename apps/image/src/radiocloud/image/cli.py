@@ -148,7 +148,7 @@ def image(
     runtime: RuntimeOptions,
 ) -> None:
     """Image DATASET."""
-    from radiocloud.image.pipeline import ImageConfig, run
+    from radiocloud.image.pipeline import ImageConfig, robust_rms, run
 
     scheme, robust = _weighting(weight)
     if not 0 < gain <= 1 or not 0 < mgain <= 1:
@@ -194,16 +194,10 @@ def image(
     main = out.main
     summary.details.append(
         f"{out.iterations} components in {out.major_cycles} major cycles; peak "
-        f"{main.image.max():.4g} Jy/beam, residual rms {1.4826 * _mad(main.residual):.3g} "
+        f"{main.image.max():.4g} Jy/beam, residual rms {robust_rms(main.residual):.3g} "
         "Jy/beam"
     )
     summary.print()
-
-
-def _mad(a) -> float:
-    import numpy as np
-
-    return float(np.median(np.abs(a - np.median(a))))
 
 
 def _predict(cfg, runtime: RuntimeOptions) -> None:

@@ -23,6 +23,7 @@ from radiocloud.core.errors import OptionError
 from radiocloud.core.kernels.image import clean, multiscale
 from radiocloud.core.kernels.image.gridding import Geometry, degrid, grid
 from radiocloud.core.progress import compute
+from radiocloud.core.reduce import tree_sum
 from radiocloud.core.units import format_size
 from radiocloud.image.data import Part, stokes_i_parts
 
@@ -115,15 +116,6 @@ def _memory_check(geom: Geometry, memory_budget: int, threads: int, bands: int,
         )
 
 
-def _tree_sum(images):
-    while len(images) > 1:
-        pairs = [
-            dask.delayed(np.add)(a, b) for a, b in zip(images[::2], images[1::2], strict=False)
-        ]
-        images = pairs + ([images[-1]] if len(images) % 2 else [])
-    return images[0]
-
-
 def _grid_parts(parts: list[Part], weights, geom: Geometry, cfg: ImageConfig, *, vis_of=None,
                 psf: bool = False):  # fmt: skip
     """A delayed image summed over every chunk of every part: Σ w V (or Σ w with ``psf``),
@@ -137,7 +129,7 @@ def _grid_parts(parts: list[Part], weights, geom: Geometry, cfg: ImageConfig, *,
             leaves.append(dask.delayed(grid)(uvw[k], p.freq, None if psf else vis[k], wts[k],
                                              geom, epsilon=cfg.accuracy,
                                              nthreads=cfg.threads))  # fmt: skip
-    return _tree_sum(leaves)
+    return tree_sum(leaves)
 
 
 def _check_sampling(parts: list[Part], cfg: ImageConfig) -> None:
@@ -311,7 +303,7 @@ def _deconvolve(cfg, geom, banded, planes: list[Plane], user_mask=None) -> tuple
 
     left, majors, auto_masked = cfg.niter, 0, None
     while left > 0 and majors < cfg.major_limit:
-        rms = _rms(mean_residual())
+        rms = robust_rms(mean_residual())
         final = max(cfg.threshold, (cfg.auto_threshold or 0.0) * rms)
         mask = user_mask
         threshold = final
@@ -414,7 +406,7 @@ def _subtract(vis, uvw, freq, model, geom, accuracy, nthreads):
                         nthreads=nthreads).astype(vis.dtype)  # fmt: skip
 
 
-def _rms(image: np.ndarray) -> float:
+def robust_rms(image: np.ndarray) -> float:
     """Robust rms: 1.4826 x the median absolute deviation."""
     return float(1.4826 * np.median(np.abs(image - np.median(image))))
 

@@ -20,6 +20,7 @@ from radiocloud.core.kernels.calibrate.kernels import (
     apply_products,
     whitened_residuals,
 )
+from radiocloud.core.reduce import tree_reduce
 
 MEDIAN_CHI2_2DOF = 2 * np.log(2)  # median of w|r|² for correct weights (χ², 2 dof)
 
@@ -140,15 +141,6 @@ def _merge(x, y):
     return tuple(out)
 
 
-def _tree(leaves: list):
-    while len(leaves) > 1:
-        pairs = [
-            dask.delayed(_merge)(a, b) for a, b in zip(leaves[::2], leaves[1::2], strict=False)
-        ]
-        leaves = pairs + ([leaves[-1]] if len(leaves) % 2 else [])
-    return leaves[0]
-
-
 def _blocks(*arrays: da.Array) -> list[tuple]:
     """Each row chunk's blocks of ``arrays`` (one chunk along their other axes)."""
     return list(zip(*(a.to_delayed().ravel() for a in arrays), strict=True))
@@ -165,7 +157,7 @@ def term_stats(parts: Sequence[Partition], k: int, lookup, lut, feeds, nbins: in
             leaves.append(dask.delayed(_chunk_stats)(
                 *blocks, part=i, k=k, lookup=shared, lut=lut, feeds=feeds, nbins=nbins, how=how
             ))  # fmt: skip
-    return _tree(leaves)
+    return tree_reduce(leaves, _merge)
 
 
 def _chunk_apply(vis, model, time, ant1, ant2, *, part, lookup, feeds, corrected, residual):
@@ -233,7 +225,7 @@ def full_stats(parts: Sequence[Partition], tmaps, chan_bin, lut, feeds, nbins: i
                 *blocks, utimes=p.utimes, tmap=tmaps[i], chan_bin=chan_bin, lut=lut,
                 feeds=feeds, nbins=nbins,
             ))  # fmt: skip
-    return _tree(leaves)
+    return tree_reduce(leaves, _merge)
 
 
 def _chunk_apply_full(vis, model, time, ant1, ant2, *, utimes, tmap, chan_bin, feeds, G, flags,

@@ -30,6 +30,7 @@ from dask.delayed import Delayed
 
 from radiocloud.core.dims import CHAN, ROW, UVW
 from radiocloud.core.kernels.image import weighting
+from radiocloud.core.reduce import tree_sum
 
 Partition = tuple[da.Array, np.ndarray, da.Array, da.Array]
 """One partition's (uvw (row, 3) m, freq (chan,) Hz, weight (row, chan), flag (row, chan))."""
@@ -52,7 +53,7 @@ def uv_cell_weights(
     leaves = [grid for part in partitions for grid in _block_grids(part, options)]
     if not leaves:
         return dask.delayed(np.zeros)((npix_y, npix_x))
-    return _tree(leaves)
+    return tree_sum(leaves)
 
 
 def imaging_weights(
@@ -145,16 +146,3 @@ def _block_grids(partition: Partition, options: dict):
 def _weigh_block(uvw, freq, weight, flag, cells, divisor, **options):
     return weighting.apply_weighting(uvw, freq, weight, flag, cell_weights=cells,
                                      divisor=divisor, **options)  # fmt: skip
-
-
-def _add(a, b):
-    a += b  # a is a leaf's or a pair's own grid, used by this sum only
-    return a
-
-
-def _tree(leaves):
-    """One delayed sum of ``leaves``, added pairwise (a tree, not a chain)."""
-    while len(leaves) > 1:
-        pairs = [dask.delayed(_add)(a, b) for a, b in zip(leaves[::2], leaves[1::2], strict=False)]
-        leaves = pairs + ([leaves[-1]] if len(leaves) % 2 else [])
-    return leaves[0]

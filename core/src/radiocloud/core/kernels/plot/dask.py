@@ -18,6 +18,7 @@ import dask.array as da
 import numpy as np
 
 from radiocloud.core.kernels.plot.kernels import extent, grid
+from radiocloud.core.reduce import tree_reduce
 
 # dtypes the kernels take as they are (one compiled version each); others are converted
 _NATIVE = {"bool": (np.bool_,), "int": (np.int32, np.int64), "float": (np.float32, np.float64)}
@@ -58,16 +59,6 @@ def _merge(a, b):
     a[0][...] += b[0]
     a[1][...] += b[1]
     return a
-
-
-def _tree(leaves, combine):
-    """One delayed result of ``leaves`` combined pairwise (a tree, not a chain)."""
-    while len(leaves) > 1:
-        pairs = [
-            dask.delayed(combine)(a, b) for a, b in zip(leaves[::2], leaves[1::2], strict=False)
-        ]
-        leaves = pairs + ([leaves[-1]] if len(leaves) % 2 else [])
-    return leaves[0]
 
 
 def _blocks(*arrays):
@@ -121,7 +112,7 @@ def aggregate_all(sources, *, ranges, shape, value: bool, lanes: int | None = No
     if not used:
         used = [dask.delayed(_add)(None, np.zeros(1), np.zeros(1), np.zeros(1, bool), None,
                                    0.0 if value else None, shape=shape, ranges=ranges)]  # fmt: skip
-    return dask.delayed(_result)(_tree(used, _merge), shape=shape, value=value)
+    return dask.delayed(_result)(tree_reduce(used, _merge), shape=shape, value=value)
 
 
 def _extent_block(x, y, valid):
@@ -137,4 +128,4 @@ def _widen(a, b):
 def data_extent(x, y, valid):
     """Delayed [xmin, xmax, ymin, ymax] of the valid points whose x and y are finite, in one
     pass over the blocks (inf, -inf when there are none)."""
-    return _tree([dask.delayed(_extent_block)(*b) for b in _blocks(x, y, valid)], _widen)
+    return tree_reduce([dask.delayed(_extent_block)(*b) for b in _blocks(x, y, valid)], _widen)
