@@ -8,6 +8,7 @@ import pytest
 
 from radiocloud.core.errors import OptionError
 from radiocloud.core.kernels.image import clean
+from radiocloud.core.testing.builders import dirty_beam, response
 
 N = 128
 GAIN = 0.1
@@ -20,16 +21,6 @@ CENTRAL_SOURCES = [(50, 40, 1.0), (80, 90, -0.6), (64, 64, 0.35), (40, 85, 0.8),
 FREQUENCIES = np.array([0.9e9, 1.1e9, 1.3e9, 1.5e9])
 REFERENCE_FREQUENCY = 1.2e9
 SPECTRAL_INDICES = [-0.7, 0.5, -1.5, 0.0, -0.3]
-
-
-def dirty_beam(uv: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """Σ_k cos(2π (u_k x + v_k y)) / K on a grid of pixel offsets from its centre pixel
-    (shape // 2): the dirty beam of the uv points (cycles per pixel) and their conjugates."""
-    y = np.arange(shape[0]) - shape[0] // 2
-    x = np.arange(shape[1]) - shape[1] // 2
-    rows = np.exp(2j * np.pi * uv[:, 1, None] * y)  # (K, ny)
-    cols = np.exp(2j * np.pi * uv[:, 0, None] * x)  # (K, nx)
-    return (rows.T @ cols).real / len(uv)
 
 
 @pytest.fixture(scope="module")
@@ -45,16 +36,6 @@ def scene(request, uv) -> tuple[np.ndarray, list]:
     if request.param == "same-size PSF":
         return dirty_beam(uv, (N, N)), CENTRAL_SOURCES
     return dirty_beam(uv, (2 * N, 2 * N)), SOURCES
-
-
-def response(psf: np.ndarray, j: int, i: int, shape: tuple[int, int]) -> np.ndarray:
-    """The image of a 1 Jy component at (j, i): psf[y - j + cy, x - i + cx] where defined."""
-    (ny, nx), (py, px) = shape, psf.shape
-    cy, cx = py // 2, px // 2
-    y0, y1, x0, x1 = max(0, j - cy), min(ny, j - cy + py), max(0, i - cx), min(nx, i - cx + px)
-    image = np.zeros(shape)
-    image[y0:y1, x0:x1] = psf[y0 - j + cy : y1 - j + cy, x0 - i + cx : x1 - i + cx]
-    return image
 
 
 def dirty_image(psf: np.ndarray, sources, shape=(N, N)) -> np.ndarray:

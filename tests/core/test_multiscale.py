@@ -13,32 +13,13 @@ import scipy.signal
 
 from radiocloud.core.errors import OptionError
 from radiocloud.core.kernels.image import clean, multiscale
+from radiocloud.core.testing.builders import dirty_beam, response
 
 N = 256
 # (row j, column i, FWHM pixels, flux Jy): extended sources, one of them negative
 GAUSSIANS = [(70, 70, 25, 3.0), (180, 80, 12, 1.5), (80, 180, 4, 0.8), (175, 175, 12, -0.7)]
 POINTS = [(128, 128, 1.0), (40, 200, 0.5), (215, 40, 0.3)]  # (j, i, flux Jy)
 THRESHOLD = 2e-4
-
-
-def dirty_beam(uv: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """Σ_k cos(2π (u_k x + v_k y)) / K on a grid of pixel offsets from its centre pixel
-    (shape // 2): the dirty beam of the uv points (cycles per pixel) and their conjugates."""
-    y = np.arange(shape[0]) - shape[0] // 2
-    x = np.arange(shape[1]) - shape[1] // 2
-    rows = np.exp(2j * np.pi * uv[:, 1, None] * y)  # (K, ny)
-    cols = np.exp(2j * np.pi * uv[:, 0, None] * x)  # (K, nx)
-    return (rows.T @ cols).real / len(uv)
-
-
-def response(psf: np.ndarray, j: int, i: int, shape: tuple[int, int]) -> np.ndarray:
-    """The image of a 1 Jy component at (j, i): psf[y - j + cy, x - i + cx] where defined."""
-    (ny, nx), (py, px) = shape, psf.shape
-    cy, cx = py // 2, px // 2
-    y0, y1, x0, x1 = max(0, j - cy), min(ny, j - cy + py), max(0, i - cx), min(nx, i - cx + px)
-    image = np.zeros(shape)
-    image[y0:y1, x0:x1] = psf[y0 - j + cy : y1 - j + cy, x0 - i + cx : x1 - i + cx]
-    return image
 
 
 def observed(sky: np.ndarray, psf: np.ndarray) -> np.ndarray:
