@@ -30,7 +30,7 @@ from typing import Any
 
 from radiocloud.core.errors import BadInputError
 
-NAMESPACES = ("recipe", "root", "steps", "previous", "current", "info")
+NAMESPACES = ("recipe", "root", "steps", "previous", "current", "info", "self")
 BARE_NAME_SCOPES = ("current", "recipe")
 
 
@@ -125,12 +125,20 @@ class Call:
 
 @dataclass(frozen=True)
 class Template:
-    """A string with ``{name}`` substitutions: literal text (str) and Refs."""
+    """A string with ``{name}`` or ``{name:format}`` substitutions: literal text and Fields."""
 
-    parts: tuple[str | Ref, ...]
+    parts: tuple[str | Field, ...]
 
 
-Node = Literal | ListExpr | Ref | Unary | Binary | BoolOp | Compare | Call | Template
+@dataclass(frozen=True)
+class Field:
+    """One substitution: a name and a Python format spec (``02d``, or empty)."""
+
+    ref: Ref
+    spec: str = ""
+
+
+Node = Literal | ListExpr | Ref | Unary | Binary | BoolOp | Compare | Call | Template | Field
 
 # ---------------------------------------------------------------------------------- tokenizer
 
@@ -353,7 +361,7 @@ _BRACES = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")
 
 
 def _parse_template(text: str) -> Node:
-    parts: list[str | Ref] = []
+    parts: list[str | Field] = []
     literal = []
     pos = 0
     for match in _BRACES.finditer(text):
@@ -367,12 +375,15 @@ def _parse_template(text: str) -> Node:
                 "(write '{{' or '}}' for a literal brace)"
             )
         else:
-            node = _Parser(text, match.start(1), match.end(1)).parse()
+            inner = match.group(1)
+            colon = inner.find(":")
+            end = match.end(1) if colon < 0 else match.start(1) + colon
+            node = _Parser(text, match.start(1), end).parse()
             if not isinstance(node, Ref):
                 raise FormulaError(
                     f"only names can be substituted, not {match.group()!r} in '{text}'"
                 )
-            parts.extend(["".join(literal), node])
+            parts.extend(["".join(literal), Field(node, "" if colon < 0 else inner[colon + 1 :])])
             literal = []
     literal.append(text[pos:])
     parts.append("".join(literal))
@@ -447,7 +458,7 @@ class _Evaluator:
             case Ref():
                 return self.lookup(node)
             case Template(parts):
-                return "".join(p if isinstance(p, str) else str(self.lookup(p)) for p in parts)
+                return "".join(p if isinstance(p, str) else self.substitute(p) for p in parts)
             case BoolOp("and", left, right):
                 return self.value(left) and self.value(right)
             case BoolOp(_, left, right):
@@ -461,6 +472,15 @@ class _Evaluator:
             case Call(name, args):
                 return self.call(name, args)
         raise TypeError(f"not a formula node: {node!r}")  # pragma: no cover
+
+    def substitute(self, field: Field) -> str:
+        value = self.lookup(field.ref)
+        if is_unset(value):
+            raise UnknownNameError(f"'{field.ref.text}' is not set, in '{self.source}'")
+        try:
+            return format(value, field.spec)
+        except (TypeError, ValueError) as exc:
+            raise self.error(f"cannot format {value!r} with ':{field.spec}' ({exc})") from None
 
     def apply(self, op: str, function: Callable[..., Any], *operands: Any) -> Any:
         try:
@@ -618,6 +638,8 @@ FUNCTIONS: dict[str, _Function] = {
     "RANGE": _Function(_plain(lambda *args: list(range(*args))), 1, 3),
     "MIN": _Function(_extreme(min), 1, None),
     "MAX": _Function(_extreme(max), 1, None),
+    "LIST": _Function(_plain(lambda *values: list(values)), 0, None),
+    "STRIPEXT": _Function(_plain(lambda path: os.path.splitext(path)[0]), 1, 1),
     "STRIP": _Function(_plain(lambda text: text.strip()), 1, 1),
     "BASENAME": _Function(_plain(os.path.basename), 1, 1),
     "DIRNAME": _Function(_plain(os.path.dirname), 1, 1),

@@ -57,7 +57,7 @@ class _Node(dict):
     origin = "<config>"
 
 
-class _Loader(yaml.SafeLoader):
+class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
     """A safe YAML loader whose mappings are ``_Node`` objects."""
 
     source = "<config>"
@@ -72,13 +72,17 @@ def _construct_node(loader: _Loader, node: yaml.MappingNode) -> _Node:
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_node)
 
 
-def load(paths: Iterable[str | Path]) -> dict:
-    """Load and merge the configuration files in ``paths`` (later ones win), fully resolved."""
+def load(paths: Iterable[str | Path], *, origins: bool = False) -> dict:
+    """Load and merge the configuration files in ``paths`` (later ones win), fully resolved.
+
+    With ``origins``, mappings keep their ``origin`` attribute (``file:line``) for messages.
+    """
     config = _Node()
     for path in paths:
+        config.origin = str(path)
         _merge(config, load_file(path))
     _UseResolver(config).resolve(())
-    return _plain(config)
+    return config if origins else _plain(config)
 
 
 def load_file(path: str | Path, chain: tuple[Path, ...] = ()) -> _Node:
@@ -96,6 +100,8 @@ def load_file(path: str | Path, chain: tuple[Path, ...] = ()) -> _Node:
         where = str(chain[-1]) if chain else str(path)
         _fail(where, (), f"cannot read {path} ({error.strerror})", "check the file name")
     config = _parse(text, str(path))
+    if isinstance(config.get("include"), str | list) and INCLUDE not in config:
+        config[INCLUDE] = config.pop("include")  # the seed talk's spelling, top level only
     return _expand_includes(config, (), path, (*chain, path))
 
 

@@ -1,0 +1,26 @@
+"""Backends run one step's command line; each is a small module chosen by name.
+
+A backend module has ``run(argv, *, log_path, echo, cwd) -> int``: it runs the command, sends
+every output line to ``echo`` and to the log file, and returns the exit code. It raises
+``KeyboardInterrupt`` after stopping the command when the user interrupts.
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+from radiocloud.core.errors import BadInputError
+
+AVAILABLE = ("native",)
+LATER = {"container": "issue 10 (OCI images)", "kube": "issue 10 (Kubernetes)"}
+
+
+def get(name: str) -> ModuleType:
+    if name in AVAILABLE:
+        return importlib.import_module(f"radiocloud.run.backends.{name}")
+    if name in LATER:
+        raise BadInputError(
+            f"the '{name}' backend is not built yet ({LATER[name]}); use --backend native"
+        )
+    raise BadInputError(f"unknown backend '{name}'; use one of: {', '.join(AVAILABLE)}")

@@ -1,0 +1,133 @@
+"""The run directory: one log per step and a provenance record from which a run can be repeated.
+
+``RUN_DIR/provenance.json`` is rewritten (atomically) after every step, so it is always
+readable; its ``status`` is ``running`` until the run ends ``succeeded``, ``failed`` or
+``interrupted``. It records the command line, the recipe files with their SHA-256, the package
+versions, the backend, and for each step its fully resolved parameters, command line, timings,
+exit code, and the digests of its file inputs and outputs. ``--resume`` reads a previous record
+and skips a step whose key (command line, program digest, input digests) is unchanged and whose
+outputs still have the digests recorded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import shutil
+import sys
+import threading
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+HASH_LIMIT = 256 * 2**20  # files larger than this are identified by size and mtime
+
+
+def digest(path: str) -> str | None:
+    """A content digest of a file, or of a directory tree (names, sizes, mtimes); None if absent.
+
+    Files up to :data:`HASH_LIMIT` are hashed; a larger file or a directory (a Measurement Set
+    holds gigabytes) is summarised by sizes and modification times, which any write changes.
+    """
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    if os.path.isfile(path):
+        if info.st_size > HASH_LIMIT:
+            return f"stat:{info.st_size}:{info.st_mtime_ns}"
+        sha = hashlib.sha256()
+        with open(path, "rb") as stream:
+            for block in iter(lambda: stream.read(2**20), b""):
+                sha.update(block)
+        return f"sha256:{sha.hexdigest()}"
+    sha = hashlib.sha256()
+    for root, dirs, files in os.walk(path):
+        dirs.sort()
+        for name in sorted(files):
+            full = os.path.join(root, name)
+            try:
+                stat = os.stat(full)
+            except OSError:
+                continue
+            sha.update(
+                f"{os.path.relpath(full, path)}:{stat.st_size}:{stat.st_mtime_ns}\n".encode()
+            )
+    return f"tree:{sha.hexdigest()}"
+
+
+def program_digest(argv: list[str]) -> str | None:
+    """The digest of the program a command line runs (its version, as far as files tell)."""
+    program = shutil.which(argv[0]) if argv else None
+    return digest(program) if program else None
+
+
+def step_key(argv: list[str], inputs: dict[str, str | None]) -> str:
+    """The identity of a step's work: what runs, with what, on which input contents."""
+    text = json.dumps(
+        {"argv": argv, "program": program_digest(argv), "inputs": inputs}, sort_keys=True
+    )
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def versions() -> dict[str, str]:
+    found = {"python": platform.python_version()}
+    for dist in metadata.distributions():
+        name = dist.metadata["Name"] or ""
+        if name.startswith("radiocloud") or name in ("dask", "numpy", "numba", "pyyaml"):
+            found[name] = dist.version
+    return dict(sorted(found.items()))
+
+
+class RunRecord:
+    """The run directory of one rc-run invocation; thread-safe (scattered steps report in it)."""
+
+    def __init__(self, run_dir: Path, *, recipe: str, files: list[str], backend: str) -> None:
+        self.run_dir = run_dir
+        (run_dir / "logs").mkdir(parents=True, exist_ok=True)
+        self.lock = threading.Lock()
+        self.record: dict[str, Any] = {
+            "status": "running",
+            "command": sys.argv,
+            "cwd": os.getcwd(),
+            "recipe": recipe,
+            "files": {f: digest(f) for f in files},
+            "backend": backend,
+            "host": platform.node(),
+            "versions": versions(),
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "steps": {},
+        }
+        self.save()
+
+    def log_path(self, fqname: str) -> Path:
+        return self.run_dir / "logs" / f"{fqname}.log"
+
+    def step(self, fqname: str, entry: dict[str, Any]) -> None:
+        with self.lock:
+            self.record["steps"][fqname] = entry
+            self.save()
+
+    def finish(self, status: str, elapsed: float) -> None:
+        with self.lock:
+            self.record["status"] = status
+            self.record["elapsed_s"] = round(elapsed, 3)
+            self.save()
+
+    def save(self) -> None:
+        path = self.run_dir / "provenance.json"
+        tmp = path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(self.record, indent=1, default=str) + "\n")
+        os.replace(tmp, path)
+
+
+def previous_steps(run_dir: Path) -> dict[str, Any]:
+    """The step entries of the provenance record in ``run_dir`` (empty if there is none)."""
+    try:
+        record = json.loads((run_dir / "provenance.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return record.get("steps") or {}

@@ -1,0 +1,473 @@
+"""Walking a recipe: validate every step first, then run the selected ones.
+
+One walk serves both purposes. With ``dry=True`` nothing runs: every step (in every loop
+iteration) has its parameters evaluated and checked against its cab, and the files it would
+produce are noted so that later steps may use them; the problems found are collected, so one
+validation reports them all, each on one line naming the file, step and parameter. The real
+run repeats the walk, running each selected step through the backend as it comes.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import threading
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from radiocloud.core.errors import BadInputError, RadiocloudError
+from radiocloud.run import provenance
+from radiocloud.run.formula import UNSET, FormulaError, UnknownNameError, evaluate, is_unset
+from radiocloud.run.loader import RecipeError
+from radiocloud.run.recipe import Recipe, Step
+from radiocloud.run.schema import Parameter, TypeMismatch, check
+from radiocloud.run.scope import Scope, nested
+from radiocloud.run.selection import Selection
+
+
+class StepFailed(RadiocloudError):
+    """A step's command exited with an error (or did not produce its outputs)."""
+
+
+class ValidationFailed(BadInputError):
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+@dataclass
+class Walk:
+    dry: bool
+    selection: Selection
+    backend: ModuleType | None = None
+    record: provenance.RunRecord | None = None
+    previous: Mapping[str, Any] = field(default_factory=dict)  # --resume: earlier step entries
+    echo: Callable[[str], None] = print
+    problems: list[str] = field(default_factory=list)
+    produced: set[str] = field(default_factory=set)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    counts: dict[str, int] = field(default_factory=lambda: {"run": 0, "skipped": 0, "resumed": 0})
+
+    # ------------------------------------------------------------------------------ recipes
+
+    def recipe(
+        self,
+        recipe: Recipe,
+        given: Mapping[str, Any],
+        fqname: str,
+        selection: Selection,
+        root: Scope | None = None,
+    ) -> dict[str, Any]:
+        """Run (or check) ``recipe`` with the parameter values ``given``; its parameter values."""
+        for key in given:
+            if not recipe.knows(key):
+                known = ", ".join(recipe.params) or "none"
+                raise BadInputError(f"{fqname}: unknown parameter '{key}'; it takes {known}")
+        raw: dict[str, Any] = {name: p.default for name, p in recipe.params.items()}
+        raw.update(recipe.defaults)
+        raw.update({k: v for k, v in given.items() if not is_unset(v)})
+        loop = recipe.for_loop
+        if loop is not None:
+            raw.setdefault(loop.var, UNSET)  # set by each iteration
+        namespace: dict[str, Any] = {}
+        scope = Scope(raw, lambda: namespace)
+        namespace.update(recipe=scope, root=root or scope, info=_info(fqname))
+        self._check_inputs(recipe, scope, fqname)
+        if loop is None:
+            self._assign(recipe, scope, fqname)
+            self.steps(recipe, scope, fqname, selection, root or scope)
+        else:
+            self._loop(recipe, scope, fqname, selection, root)
+        return {name: scope.value(name) for name in recipe.params}
+
+    def _assign(self, recipe: Recipe, scope: Scope, fqname: str) -> None:
+        """Recipe variables from ``assign`` and ``assign_based_on`` (evaluated when used)."""
+        for key, value in recipe.assign.items():
+            scope.set(key, value, evaluated=False)
+        self._assign_based_on(recipe, scope, fqname)
+
+    def _assign_based_on(self, recipe: Recipe, scope: Scope, fqname: str) -> None:
+        for var, cases in recipe.assign_based_on.items():
+            value = self._guard(lambda v=var: scope.value(v), f"{recipe.origin}: {fqname}", var)
+            if not isinstance(cases, Mapping):
+                raise RecipeError(
+                    f"{recipe.origin}: {fqname}.assign_based_on.{var}: expected cases"
+                )
+            case = cases.get(str(value), cases.get(value, cases.get("DEFAULT")))
+            if case is None:
+                raise RecipeError(
+                    f"{recipe.origin}: {fqname}.assign_based_on.{var}: no case for {value!r} "
+                    "and no DEFAULT; add one"
+                )
+            for key, assigned in _flat(case).items():
+                scope.set(key, assigned, evaluated=False)
+
+    def _check_inputs(self, recipe: Recipe, scope: Scope, fqname: str) -> None:
+        where = f"{recipe.origin}: recipe '{fqname}'"
+        loop_var = recipe.for_loop.var if recipe.for_loop else None
+        for name, param in recipe.params.items():
+            value = self._guard(lambda n=name: scope.value(n), where, name)
+            if value is _FAILED:
+                continue
+            if is_unset(value):
+                if param.required and not param.output and name != loop_var:
+                    self._problem(f"{where}: missing required parameter '{name}'; give {name}=...")
+                continue
+            converted = self._checked(param, value, where)
+            if converted is not _FAILED:
+                scope.set(name, converted)
+
+    def _loop(
+        self, recipe: Recipe, scope: Scope, fqname: str, selection: Selection, root: Scope | None
+    ) -> None:
+        loop = recipe.for_loop
+        where = f"{recipe.origin}: {fqname}.for_loop"
+        if isinstance(loop.over, str) and loop.over in scope.raw:
+            items = scope.value(loop.over)
+        else:
+            items = evaluate(loop.over, {"recipe": scope, "root": root or scope})
+        if is_unset(items):
+            return  # a missing required input, already reported
+        if not isinstance(items, list | tuple):
+            raise RecipeError(f"{where}: 'over' gives {items!r}, not a list; fix it")
+        scatter = scope.value("for_loop.scatter") if "for_loop.scatter" in scope.raw else None
+        scatter = loop.scatter if is_unset(scatter) or scatter is None else int(scatter)
+
+        def iteration(index: int, item: Any) -> None:
+            raw = dict(scope.raw)
+            raw[loop.var] = item
+            namespace: dict[str, Any] = {}
+            inner = Scope(raw, lambda: namespace)
+            namespace.update(recipe=inner, root=root or inner, info=_info(fqname, index))
+            self._assign(recipe, inner, fqname)
+            self.steps(recipe, inner, f"{fqname}[{index}]", selection, root or inner)
+
+        if scatter == 0 or self.dry or len(items) < 2:
+            for index, item in enumerate(items):
+                iteration(index, item)
+            return
+        workers = len(items) if scatter < 0 else scatter
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="scatter") as pool:
+            futures = [pool.submit(iteration, i, item) for i, item in enumerate(items)]
+            for future in futures:
+                future.result()
+
+    # ------------------------------------------------------------------------------ steps
+
+    def steps(
+        self, recipe: Recipe, scope: Scope, fqname: str, selection: Selection, root: Scope
+    ) -> None:
+        plan = selection.plan(recipe, fqname)
+        done: dict[str, Any] = {}
+        previous: Mapping[str, Any] = {}
+        for label, step in recipe.steps.items():
+            enabled, why, inner = plan[label]
+            fq = f"{fqname}.{label}"
+            values = self.step(recipe, scope, step, fq, enabled, why, inner, root, done, previous)
+            if values is not None:
+                done[label] = nested(values)
+                if enabled:
+                    previous = done[label]
+
+    def step(
+        self,
+        recipe: Recipe,
+        scope: Scope,
+        step: Step,
+        fq: str,
+        enabled: bool,
+        why: str,
+        selection: Selection,
+        root: Scope,
+        done: Mapping[str, Any],
+        previous: Mapping[str, Any],
+    ) -> dict[str, Any] | None:
+        where = step.where(fq)
+        namespace: dict[str, Any] = {}
+        current = Scope(self._step_raw(recipe, scope, step, where), lambda: namespace)
+        info = _info(fq)
+        namespace.update(
+            recipe=scope,
+            root=root,
+            steps=done,
+            previous=previous,
+            current=current,
+            info=info,
+            self=info,
+        )
+        if enabled:
+            skip = self._guard(lambda: evaluate(step.skip, namespace), where, "skip")
+            if skip is _FAILED:
+                return None
+            if skip is True or (skip and not is_unset(skip)):
+                enabled, why = False, "skip"
+        values = {}
+        for name in current.raw:
+            param = step.schema.get(name)
+            if param is not None and param.output and not is_unset(param.implicit):
+                try:
+                    values[name] = current.value(name)
+                except UnknownNameError:
+                    values[name] = UNSET  # derived from an input that is missing (reported)
+                continue
+            value = self._guard(lambda n=name: current.value(n), where, name)
+            if value is _FAILED:
+                return None
+            values[name] = value
+        bound = {p for pairs in recipe.bindings.values() for lb, p in pairs if lb == step.label}
+        values = self._check_step(step, values, fq, enabled, bound)
+        if values is None:
+            return None
+        if not enabled:
+            self._skipped(fq, why)
+            return values
+        if step.recipe is not None:
+            self.recipe(step.recipe, values, fq, selection, root)
+            return values
+        self._run_cab(step, values, fq, where)
+        return values
+
+    def _step_raw(self, recipe: Recipe, scope: Scope, step: Step, where: str) -> dict[str, Any]:
+        """A step's unevaluated parameters: its own, then set from above, then cab defaults."""
+        raw = dict(step.params)
+        prefix = f"{step.label}."
+        for name in scope.raw:
+            if name.startswith(prefix):
+                value = self._guard(lambda n=name: scope.value(n), where, name)
+                if not is_unset(value) and value is not _FAILED:
+                    raw[name[len(prefix) :]] = value
+        for name, pairs in recipe.bindings.items():
+            for label, param in pairs:
+                if label == step.label and name in scope.raw:
+                    value = self._guard(lambda n=name: scope.value(n), where, name)
+                    if not is_unset(value) and value is not _FAILED:
+                        raw[param] = value
+        if step.cab is not None:
+            for name, param in step.cab.params.items():
+                if name in raw:
+                    continue
+                if not is_unset(param.implicit):
+                    raw[name] = param.implicit
+                else:
+                    raw[name] = param.default  # UNSET when there is none: IFSET sees it
+            for name, value in step.cab.defaults.items():
+                raw.setdefault(name, value)
+        return raw
+
+    def _check_step(
+        self, step: Step, values: dict[str, Any], fq: str, enabled: bool, bound: set[str]
+    ) -> dict[str, Any] | None:
+        """Checked and converted values, or None; ``bound`` (to recipe inputs) are not required."""
+        where = step.where(fq)
+        ok = True
+        checked: dict[str, Any] = {}
+        for name, value in values.items():
+            param = step.schema.get(name)
+            if param is None or is_unset(value):
+                checked[name] = value  # a sub-recipe's label.param, checked when it runs
+                continue
+            converted = self._checked(param, value, where)
+            ok &= converted is not _FAILED
+            checked[name] = converted
+            if enabled and ok and step.cab is not None and _must_exist(param):
+                for path in _paths(converted):
+                    if not (os.path.exists(path) or path in self.produced or "://" in path):
+                        self._problem(
+                            f"{where}: parameter '{name}': '{path}' does not exist "
+                            "and no earlier step produces it"
+                        )
+                        ok = False
+        if enabled and step.cab is not None:
+            for name, param in step.cab.inputs.items():
+                if param.required and is_unset(checked.get(name, UNSET)) and name not in bound:
+                    path = ".".join([*fq.split(".")[1:], name])
+                    self._problem(f"{where}: missing required parameter '{name}'; give {path}=...")
+                    ok = False
+        return checked if ok else None
+
+    def _checked(self, param: Parameter, value: Any, where: str) -> Any:
+        try:
+            value = check(value, param.dtype)
+        except TypeMismatch as error:
+            return self._problem(f"{where}: parameter '{param.name}': {error}")
+        if param.choices is not None and value not in param.choices:
+            choices = ", ".join(map(str, param.choices))
+            return self._problem(
+                f"{where}: parameter '{param.name}': {value!r} is not one of {choices}"
+            )
+        if param.element_choices is not None:
+            for item in value if isinstance(value, list) else [value]:
+                if item not in param.element_choices:
+                    choices = ", ".join(map(str, param.element_choices))
+                    return self._problem(
+                        f"{where}: parameter '{param.name}': {item!r} is not one of {choices}"
+                    )
+        return value
+
+    # ------------------------------------------------------------------------------ running
+
+    def _run_cab(self, step: Step, values: dict[str, Any], fq: str, where: str) -> None:
+        cab = step.cab
+        namespace = {"current": nested(values), "info": _info(fq)}
+        command = self._guard(lambda: evaluate(cab.command, namespace), where, "command")
+        if command is _FAILED:
+            return
+        argv = cab.argv(values, command)
+        outputs = {n: values.get(n) for n, p in cab.outputs.items() if p.dtype.is_path}
+        for name in outputs:
+            for path in _paths(values.get(name)):
+                self.produced.add(path)
+        if self.dry:
+            return
+        inputs = {
+            path: provenance.digest(path)
+            for name, param in cab.inputs.items()
+            if param.dtype.is_path
+            for path in _paths(values.get(name))
+        }
+        key = provenance.step_key(argv, inputs)
+        entry: dict[str, Any] = {
+            "cab": cab.name,
+            "params": {k: v for k, v in values.items() if not is_unset(v)},
+            "argv": argv,
+            "key": key,
+            "inputs": inputs,
+        }
+        if self._can_resume(fq, key):
+            self._say(f"= {fq}: unchanged since the previous run, not run again (--resume)")
+            entry.update(self.previous[fq], status="resumed")
+            self.record.step(fq, entry)
+            self.counts["resumed"] += 1
+            return
+        self._say(f"> {fq}: {' '.join(argv)}")
+        log_path = self.record.log_path(fq)
+        started = time.perf_counter()
+        entry.update(status="running", log=str(log_path), started=time.strftime("%H:%M:%S"))
+        self.record.step(fq, entry)
+        try:
+            code = self.backend.run(
+                argv, log_path=log_path, echo=lambda line: self._say(f"  [{fq}] {line}")
+            )
+        except KeyboardInterrupt:
+            entry.update(status="interrupted", seconds=round(time.perf_counter() - started, 3))
+            self.record.step(fq, entry)
+            raise
+        entry.update(exit_code=code, seconds=round(time.perf_counter() - started, 3))
+        if code != 0:
+            entry["status"] = "failed"
+            self.record.step(fq, entry)
+            raise StepFailed(f"step '{fq}' failed with exit code {code}; see {log_path}")
+        missing = [
+            f"{name}={path}"
+            for name, param in cab.outputs.items()
+            if param.dtype.is_path and param.must_exist is not False
+            for path in _paths(values.get(name))
+            if not os.path.exists(path)
+        ]
+        entry["outputs"] = {
+            path: provenance.digest(path) for v in outputs.values() for path in _paths(v)
+        }
+        if missing:
+            entry["status"] = "failed"
+            self.record.step(fq, entry)
+            raise StepFailed(f"step '{fq}' exited 0 but did not produce {', '.join(missing)}")
+        entry["status"] = "ok"
+        self.record.step(fq, entry)
+        self.counts["run"] += 1
+        self._say(f"  {fq}: done in {entry['seconds']:.2f} s")
+
+    def _can_resume(self, fq: str, key: str) -> bool:
+        before = self.previous.get(fq)
+        if not before or before.get("status") not in ("ok", "resumed") or before.get("key") != key:
+            return False
+        outputs = before.get("outputs") or {}
+        return all(
+            digest is not None and provenance.digest(path) == digest
+            for path, digest in outputs.items()
+        )
+
+    def _skipped(self, fq: str, why: str) -> None:
+        if self.dry:
+            return
+        self.counts["skipped"] += 1
+        self._say(f"- {fq}: skipped ({why})")
+        if self.record is not None:
+            self.record.step(fq, {"status": "skipped", "reason": why})
+
+    # ------------------------------------------------------------------------------ problems
+
+    def _guard(self, thunk: Callable[[], Any], where: str, name: str) -> Any:
+        """``thunk()``, or (dry run) the problem noted and ``_FAILED`` (real run: raised)."""
+        try:
+            return thunk()
+        except (FormulaError, RecipeError) as error:
+            message = str(error)
+            if not message.startswith(where.split(":")[0]):
+                message = f"{where}: parameter '{name}': {message}"
+            return self._problem(message)
+
+    def _problem(self, message: str) -> Any:
+        if not self.dry:
+            raise BadInputError(message)
+        with self.lock:
+            if message not in self.problems:
+                self.problems.append(message)
+        return _FAILED
+
+    def _say(self, line: str) -> None:
+        with self.lock:
+            self.echo(line)
+
+
+_FAILED = object()
+
+
+def _info(fqname: str, index: int | None = None) -> dict[str, Any]:
+    label = fqname.split(".")[-1]
+    return {
+        "fqname": fqname,
+        "label": label,
+        "suffix": label.rsplit("-", 1)[-1] if "-" in label else "",
+        "index": index,
+    }
+
+
+def _flat(mapping: Any, prefix: str = "") -> dict[str, Any]:
+    if not isinstance(mapping, Mapping):
+        return {}
+    out: dict[str, Any] = {}
+    for key, value in mapping.items():
+        if isinstance(value, Mapping) and value:
+            out.update(_flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def _paths(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list):
+        return [v for v in value if isinstance(v, str)]
+    return []
+
+
+def _must_exist(param: Parameter) -> bool:
+    if param.output or not param.dtype.is_path:
+        return False
+    return param.must_exist is not False
+
+
+def run_dir_for(recipe: str, base: str | None) -> Path:
+    if base:
+        return Path(base)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return Path("rc-runs") / f"{recipe}-{stamp}"
+
+
+__all__ = ["StepFailed", "ValidationFailed", "Walk", "fnmatch", "run_dir_for"]
