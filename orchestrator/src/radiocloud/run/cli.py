@@ -104,12 +104,17 @@ def _configuration(files: list[str]) -> Configuration:
     return Configuration(load([*builtin, *files], origins=True))
 
 
-def _choose(config: Configuration, name: str | None) -> str:
+def _choose(config: Configuration, name: str | None, files: list[str]) -> str:
     names = config.recipe_names()
     if name is not None:
         return name
     if len(names) == 1:
         return names[0]
+    # several: the one written in the given files themselves (not in files they include)
+    given = {os.path.abspath(f) for f in files}
+    own = [n for n in names if config.origin_file(n) in given]
+    if len(own) == 1:
+        return own[0]
     listing = ", ".join(names) or "none"
     raise ValidationFailed(
         [f"the files hold {len(names)} recipes ({listing}); name the one to run"]
@@ -117,10 +122,10 @@ def _choose(config: Configuration, name: str | None) -> str:
 
 
 def run(argv: list[str]) -> int:
-    options = _parser().parse_args(argv)
+    options = _parser().parse_intermixed_args(argv)
     files, name, params = _split(options.args)
     config = _configuration(files)
-    name = _choose(config, name)
+    name = _choose(config, name, files)
     recipe = config.recipe(name)
     selection = Selection(
         tags=frozenset(t for tags in options.tags for t in tags.split(",")),
@@ -142,27 +147,34 @@ def run(argv: list[str]) -> int:
     )
     if options.dry_run:
         return 0
-    return _execute(recipe, name, files, params, selection, backend, options, started)
+    walk = Walk(dry=False, selection=selection, backend=backend, echo=_echo)
+    return _execute(walk, recipe, name, params, config.config.files, options, started)
 
 
-def _execute(recipe, name, files, params, selection, backend, options, started) -> int:
+def _echo(line: str) -> None:
+    print(line, flush=True)
+
+
+def _execute(
+    walk: Walk,
+    recipe: Recipe,
+    name: str,
+    params: dict,
+    files: tuple[str, ...],
+    options: argparse.Namespace,
+    started: float,
+) -> int:
+    """Run ``recipe`` (already validated), recording it in its run directory."""
     run_dir = run_dir_for(name, options.run_dir)
-    previous = {}
     if options.resume:
         before = _latest(name) if options.resume == "latest" else Path(options.resume)
-        previous = provenance.previous_steps(before) if before else {}
-    record = provenance.RunRecord(run_dir, recipe=name, files=files, backend=options.backend)
-    _link_latest(name, run_dir)
-    walk = Walk(
-        dry=False,
-        selection=selection,
-        backend=backend,
-        record=record,
-        previous=previous,
-        echo=lambda line: print(line, flush=True),
+        walk.previous = provenance.previous_steps(before) if before else {}
+    record = walk.record = provenance.RunRecord(
+        run_dir, recipe=name, files=list(files), backend=options.backend
     )
+    _link_latest(name, run_dir)
     try:
-        walk.recipe(recipe, params, name, selection)
+        walk.recipe(recipe, params, name, walk.selection)
     except KeyboardInterrupt:
         record.finish("interrupted", time.perf_counter() - started)
         raise
@@ -214,7 +226,7 @@ def doc(argv: list[str]) -> int:
         _describe("inputs", cab.inputs)
         _describe("outputs", cab.outputs)
         return 0
-    name = _choose(config, name)
+    name = _choose(config, name, files)
     recipe = config.recipe(name)
     print(f"recipe {name}: {recipe.info}".rstrip(": "))
     _describe("inputs", recipe.inputs)

@@ -27,6 +27,7 @@ path and the fix.
 
 from __future__ import annotations
 
+import contextvars
 import copy
 import fnmatch
 import importlib.resources
@@ -55,6 +56,10 @@ class _Node(dict):
     """A mapping read from YAML, remembering where it was written (``file:line``)."""
 
     origin = "<config>"
+    files: tuple[str, ...] = ()  # on the root from load(origins=True): every file read
+
+
+_READ: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar("read", default=None)
 
 
 class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
@@ -78,11 +83,19 @@ def load(paths: Iterable[str | Path], *, origins: bool = False) -> dict:
     With ``origins``, mappings keep their ``origin`` attribute (``file:line``) for messages.
     """
     config = _Node()
-    for path in paths:
-        config.origin = str(path)
-        _merge(config, load_file(path))
+    read: list[str] = []
+    token = _READ.set(read)
+    try:
+        for path in paths:
+            config.origin = str(path)
+            _merge(config, load_file(path))
+    finally:
+        _READ.reset(token)
     _UseResolver(config).resolve(())
-    return config if origins else _plain(config)
+    if not origins:
+        return _plain(config)
+    config.files = tuple(read)
+    return config
 
 
 def load_file(path: str | Path, chain: tuple[Path, ...] = ()) -> _Node:
@@ -99,6 +112,9 @@ def load_file(path: str | Path, chain: tuple[Path, ...] = ()) -> _Node:
     except OSError as error:
         where = str(chain[-1]) if chain else str(path)
         _fail(where, (), f"cannot read {path} ({error.strerror})", "check the file name")
+    read = _READ.get()
+    if read is not None and str(path) not in read:
+        read.append(str(path))
     config = _parse(text, str(path))
     if isinstance(config.get("include"), str | list) and INCLUDE not in config:
         config[INCLUDE] = config.pop("include")  # the seed talk's spelling, top level only

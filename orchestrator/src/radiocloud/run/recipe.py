@@ -154,6 +154,10 @@ class Configuration:
     def recipe_names(self) -> list[str]:
         return [k for k in self.config if k not in NON_RECIPE_KEYS and not k.startswith("_")]
 
+    def origin_file(self, name: str) -> str:
+        """The file in which the top-level section ``name`` was written."""
+        return getattr(self.config[name], "origin", "").rsplit(":", 1)[0]
+
     def cab(self, name: str, where: str) -> Cab:
         if name not in self.cabs:
             if name not in self.cab_specs:
@@ -355,7 +359,7 @@ def _param(step: Step, name: str) -> Parameter:
 def _check_references(recipe: Recipe, name: str) -> None:
     """Formulas may only name steps of this recipe and its own variables (both IF branches)."""
     variables = recipe.variables()
-    labels = set(recipe.steps)
+    labels = list(recipe.steps)
     for label, step in recipe.steps.items():
         values = [("skip", step.skip), *((f"params.{k}", v) for k, v in step.params.items())]
         for key, value in values:

@@ -76,14 +76,17 @@ class Walk:
             raw.setdefault(loop.var, UNSET)  # set by each iteration
         namespace: dict[str, Any] = {}
         scope = Scope(raw, lambda: namespace)
-        namespace.update(recipe=scope, root=root or scope, info=_info(fqname))
+        namespace.update(recipe=scope, current=scope, root=root or scope, info=_info(fqname))
         self._check_inputs(recipe, scope, fqname)
         if loop is None:
             self._assign(recipe, scope, fqname)
             self.steps(recipe, scope, fqname, selection, root or scope)
         else:
             self._loop(recipe, scope, fqname, selection, root)
-        return {name: scope.value(name) for name in recipe.params}
+        where = f"{recipe.origin}: recipe '{fqname}'"
+        return {
+            name: self._guard(lambda n=name: scope.value(n), where, name) for name in recipe.params
+        }
 
     def _assign(self, recipe: Recipe, scope: Scope, fqname: str) -> None:
         """Recipe variables from ``assign`` and ``assign_based_on`` (evaluated when used)."""
@@ -143,7 +146,9 @@ class Walk:
             raw[loop.var] = item
             namespace: dict[str, Any] = {}
             inner = Scope(raw, lambda: namespace)
-            namespace.update(recipe=inner, root=root or inner, info=_info(fqname, index))
+            namespace.update(
+                recipe=inner, current=inner, root=root or inner, info=_info(fqname, index)
+            )
             self._assign(recipe, inner, fqname)
             self.steps(recipe, inner, f"{fqname}[{index}]", selection, root or inner)
 
@@ -209,13 +214,11 @@ class Walk:
         values = {}
         for name in current.raw:
             param = step.schema.get(name)
-            if param is not None and param.output and not is_unset(param.implicit):
-                try:
-                    values[name] = current.value(name)
-                except UnknownNameError:
-                    values[name] = UNSET  # derived from an input that is missing (reported)
-                continue
-            value = self._guard(lambda n=name: current.value(n), where, name)
+            derived = param is not None and param.output and not is_unset(param.implicit)
+            # a name missing for a skipped step, or for an output derived from a missing input
+            # (reported as such), leaves the parameter unset
+            lenient = derived or not enabled
+            value = self._guard(lambda n=name: current.value(n), where, name, lenient=lenient)
             if value is _FAILED:
                 return None
             values[name] = value
@@ -227,8 +230,8 @@ class Walk:
             self._skipped(fq, why)
             return values
         if step.recipe is not None:
-            self.recipe(step.recipe, values, fq, selection, root)
-            return values
+            result = self.recipe(step.recipe, values, fq, selection, root)
+            return {**values, **{k: v for k, v in result.items() if v is not _FAILED}}
         self._run_cab(step, values, fq, where)
         return values
 
@@ -401,11 +404,18 @@ class Walk:
 
     # ------------------------------------------------------------------------------ problems
 
-    def _guard(self, thunk: Callable[[], Any], where: str, name: str) -> Any:
-        """``thunk()``, or (dry run) the problem noted and ``_FAILED`` (real run: raised)."""
+    def _guard(
+        self, thunk: Callable[[], Any], where: str, name: str, *, lenient: bool = False
+    ) -> Any:
+        """``thunk()``, or (dry run) the problem noted and ``_FAILED`` (real run: raised).
+
+        ``lenient``: an unknown name makes the value UNSET instead of a problem.
+        """
         try:
             return thunk()
         except (FormulaError, RecipeError) as error:
+            if lenient and isinstance(error, UnknownNameError):
+                return UNSET
             message = str(error)
             if not message.startswith(where.split(":")[0]):
                 message = f"{where}: parameter '{name}': {message}"
