@@ -22,10 +22,15 @@ Rendering policies (cab-wide, overridden per parameter):
 ``explicit_true/_false``       a bool passes ``--name VALUE`` with this value
 ``skip``                       never passed (used only in formulas or ``command``)
 ``replace``                    ``{"_": "-"}``: characters replaced in the option name
-``format``                     a format string for the value (``{value}``)
+``format``                     a format string for the value (``{0}`` or ``{value}``)
+``format_list``                list values formatted into new words (``["{0}", "{1}"]``)
+``format_list_scalar``         a single value made into words (``["{0}", "{0}"]``: 1024 1024)
+``split``                      a string value split into list items at this separator
 
-Outputs are passed like inputs unless they are implicit. Stimela's Python flavours, wranglers
-and dynamic schemas are not supported: they are refused with a message, never ignored.
+Outputs are passed like inputs unless they are implicit. Stimela's Python flavours and output
+wranglers are not supported: they are refused with a message, never ignored. A
+``dynamic_schema`` (a Python function adding outputs at run time) is not called: the outputs it
+would add are unknown to rc-run, which matters only to steps that refer to them.
 """
 
 from __future__ import annotations
@@ -52,6 +57,7 @@ CAB_KEYS = [
     "management",
     "extra_info",
     "defaults",
+    "dynamic_schema",
 ]
 
 
@@ -111,6 +117,12 @@ def _render(param: Parameter, value: Any, policies: Mapping) -> list[str]:
             return [option]
         return [policies["false_flag"]] if policies.get("false_flag") else []
     fmt = policies.get("format")
+    if policies.get("split") and isinstance(value, str):
+        value = value.split(policies["split"])
+    if policies.get("format_list_scalar") and not isinstance(value, list | tuple):
+        value = [f.format(value) for f in policies["format_list_scalar"]]
+    elif policies.get("format_list") and isinstance(value, list | tuple):
+        value = [f.format(*value) for f in policies["format_list"]]
     if isinstance(value, list | tuple):
         items = [_text(v, fmt) for v in value]
         repeat = policies.get("repeat", "list")
@@ -133,7 +145,7 @@ def _named(option: str, items: list[str], policies: Mapping, positional: bool) -
 
 
 def _text(value: Any, fmt: str | None) -> str:
-    return fmt.format(value=value) if fmt else str(value)
+    return fmt.format(value, value=value) if fmt else str(value)
 
 
 def parse_cab(name: str, spec: Any, origin: str = "<config>") -> Cab:

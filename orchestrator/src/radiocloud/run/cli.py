@@ -29,6 +29,7 @@ from radiocloud.run.selection import Selection
 
 CAB_DIR = Path(__file__).parent / "cabs"
 EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -41,6 +42,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("rc-run: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:  # output piped into head & co.: stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
     except ValidationFailed as error:
         for problem in error.problems:
             print(f"rc-run: {problem}", file=sys.stderr)

@@ -7,7 +7,7 @@ ones, mappings merge recursively, any other value (lists included) replaces. The
     The files are loaded (with their own includes expanded), merged in order, and the mapping's
     own keys are merged on top. A plain path is relative to the including file, as is
     ``(.)path``; ``(package)path`` names a file shipped inside an installed Python package, found
-    with :mod:`importlib.resources` (the package must live on disk, not in a zip). A path without
+    with :func:`importlib.util.find_spec` (the package must live on disk, not in a zip). A path without
     a suffix that does not exist is tried with ``.yaml`` and ``.yml``. Include cycles are errors.
 
 ``_use: dotted.path`` (or a list), in any mapping
@@ -30,7 +30,7 @@ from __future__ import annotations
 import contextvars
 import copy
 import fnmatch
-import importlib.resources
+import importlib.util
 import os
 import re
 from collections.abc import Iterable
@@ -139,15 +139,23 @@ def resolve_include(spec: str, including_file: Path) -> Path:
 
 
 def _package_dir(package: str, including_file: Path) -> Path:
+    """The directory of an installed package (a namespace package's first directory)."""
     try:
-        return Path(str(importlib.resources.files(package)))
-    except (ModuleNotFoundError, TypeError) as error:
-        _fail(
-            str(including_file),
-            (INCLUDE,),
-            f"cannot include from package '{package}' ({error})",
-            "install the package or fix its name",
-        )
+        spec = importlib.util.find_spec(package)
+    except (ImportError, ValueError) as error:
+        spec, problem = None, str(error)
+    else:
+        problem = "not installed"
+    if spec is not None and spec.submodule_search_locations:
+        return Path(next(iter(spec.submodule_search_locations)))
+    if spec is not None and spec.origin:
+        return Path(spec.origin).parent
+    _fail(
+        str(including_file),
+        (INCLUDE,),
+        f"cannot include from package '{package}' ({problem})",
+        "install the package or fix its name",
+    )
 
 
 def _parse(text: str, source: str) -> _Node:
@@ -156,7 +164,12 @@ def _parse(text: str, source: str) -> _Node:
     try:
         config = loader.get_single_data()
     except yaml.YAMLError as error:
-        _fail(source, (), f"invalid YAML ({' '.join(str(error).split())})", "fix the syntax")
+        mark = getattr(error, "problem_mark", None)
+        where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
+        problem = getattr(error, "problem", None) or " ".join(str(error).split())
+        context = getattr(error, "context", None)
+        detail = f"{context}: {problem}" if context else problem
+        raise RecipeError(f"{where}: invalid YAML ({detail}); fix the syntax") from None
     finally:
         loader.dispose()
     if config is None:

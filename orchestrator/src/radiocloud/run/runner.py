@@ -77,9 +77,12 @@ class Walk:
         namespace: dict[str, Any] = {}
         scope = Scope(raw, lambda: namespace)
         namespace.update(recipe=scope, current=scope, root=root or scope, info=_info(fqname))
+        for key, value in recipe.assign.items():
+            scope.set(key, value, evaluated=False)
+        if loop is None:
+            self._assign_based_on(recipe, scope, fqname)
         self._check_inputs(recipe, scope, fqname)
         if loop is None:
-            self._assign(recipe, scope, fqname)
             self.steps(recipe, scope, fqname, selection, root or scope)
         else:
             self._loop(recipe, scope, fqname, selection, root)
@@ -88,13 +91,8 @@ class Walk:
             name: self._guard(lambda n=name: scope.value(n), where, name) for name in recipe.params
         }
 
-    def _assign(self, recipe: Recipe, scope: Scope, fqname: str) -> None:
-        """Recipe variables from ``assign`` and ``assign_based_on`` (evaluated when used)."""
-        for key, value in recipe.assign.items():
-            scope.set(key, value, evaluated=False)
-        self._assign_based_on(recipe, scope, fqname)
-
     def _assign_based_on(self, recipe: Recipe, scope: Scope, fqname: str) -> None:
+        """Recipe variables chosen by the value of another (``DEFAULT`` when none matches)."""
         for var, cases in recipe.assign_based_on.items():
             value = self._guard(lambda v=var: scope.value(v), f"{recipe.origin}: {fqname}", var)
             if not isinstance(cases, Mapping):
@@ -149,7 +147,7 @@ class Walk:
             namespace.update(
                 recipe=inner, current=inner, root=root or inner, info=_info(fqname, index)
             )
-            self._assign(recipe, inner, fqname)
+            self._assign_based_on(recipe, inner, fqname)
             self.steps(recipe, inner, f"{fqname}[{index}]", selection, root or inner)
 
         if scatter == 0 or self.dry or len(items) < 2:

@@ -78,6 +78,7 @@ POLICIES = [
     "replace",
     "format",
     "format_list",
+    "format_list_scalar",
     "split",
     "disable_substitutions",
     "pass_missing_as_none",
