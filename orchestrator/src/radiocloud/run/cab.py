@@ -27,8 +27,9 @@ Rendering policies (cab-wide, overridden per parameter):
 ``format_list_scalar``         a single value made into words (``["{0}", "{0}"]``: 1024 1024)
 ``split``                      a string value split into list items at this separator
 
-Outputs are passed like inputs unless they are implicit. Stimela's Python flavours and output
-wranglers are not supported: they are refused with a message, never ignored. A
+Outputs are passed like inputs unless they are implicit. ``management.wranglers`` act on the
+output (see radiocloud.run.wranglers). Stimela's Python flavours are not supported: they are
+refused with a message, never ignored. A
 ``dynamic_schema`` (a Python function adding outputs at run time) is not called: the outputs it
 would add are unknown to rc-run, which matters only to steps that refer to them.
 """
@@ -43,6 +44,7 @@ from typing import Any
 from radiocloud.run.formula import UNSET, is_unset
 from radiocloud.run.loader import RecipeError
 from radiocloud.run.schema import Parameter, check_policies, parse_schema
+from radiocloud.run.wranglers import Wrangler, parse_wranglers
 
 CAB_KEYS = [
     "name",
@@ -71,6 +73,7 @@ class Cab:
     info: str = ""
     origin: str = "<config>"
     defaults: dict = field(default_factory=dict)
+    wranglers: tuple[Wrangler, ...] = ()
 
     @property
     def params(self) -> dict[str, Parameter]:
@@ -165,11 +168,9 @@ def parse_cab(name: str, spec: Any, origin: str = "<config>") -> Cab:
             "make it a binary cab (a command line)"
         )
     management = spec.get("management") or {}
-    if isinstance(management, Mapping) and management.get("wranglers"):
-        raise RecipeError(
-            f"{where}: output wranglers are not supported by rc-run; "
-            "check the tool's exit code or outputs instead"
-        )
+    if not isinstance(management, Mapping):
+        raise RecipeError(f"{where}.management: expected a mapping (wranglers:); fix it")
+    wranglers = parse_wranglers(management.get("wranglers"), f"{where}.management.wranglers")
     if not isinstance(spec.get("command"), str) or not spec["command"].strip():
         raise RecipeError(f"{where}: missing 'command'; give the program to run")
     policies = dict(spec.get("policies") or {})
@@ -187,4 +188,5 @@ def parse_cab(name: str, spec: Any, origin: str = "<config>") -> Cab:
         info=str(spec.get("info") or ""),
         origin=origin,
         defaults=dict(spec.get("defaults") or {}),
+        wranglers=wranglers,
     )

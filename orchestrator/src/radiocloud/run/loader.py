@@ -6,9 +6,9 @@ ones, mappings merge recursively, any other value (lists included) replaces. The
 ``_include: FILE`` (or a list of files), in any mapping
     The files are loaded (with their own includes expanded), merged in order, and the mapping's
     own keys are merged on top. A plain path is relative to the including file, as is
-    ``(.)path``; ``(package)path`` names a file shipped inside an installed Python package, found
-    with :func:`importlib.util.find_spec` (the package must live on disk, not in a zip). A path without
-    a suffix that does not exist is tried with ``.yaml`` and ``.yml``. Include cycles are errors.
+    ``(.)path``; ``(package)path`` names a file shipped inside an installed Python package (a
+    namespace package too), found with :func:`importlib.util.find_spec`. A path without a suffix
+    that does not exist is tried with ``.yaml`` and ``.yml``. Include cycles are errors.
 
 ``_use: dotted.path`` (or a list), in any mapping
     Resolved once every file is loaded and every include expanded, against the whole merged

@@ -18,6 +18,7 @@ recipe. A recipe::
           cab: rc-image                 # or recipe: NAME | lib.recipes.NAME | {inline recipe}
           params: {...}
           skip: =recipe.band == "UHF"   # bool or formula
+          skip_if_outputs: fresh        # or exist: skip when its outputs are there (and newer)
           tags: [never, imaging]
           info: ...
 
@@ -65,6 +66,7 @@ STEP_KEYS = [
     "assign_based_on",
     "backend",
     "name",
+    "skip_if_outputs",
 ]
 FOR_LOOP_KEYS = ("var", "over", "scatter", "display_status")
 
@@ -84,6 +86,7 @@ class Step:
     recipe: Recipe | None = None
     params: dict[str, Any] = field(default_factory=dict)
     skip: Any = False
+    skip_if_outputs: str | None = None  # "exist": skip when they do; "fresh": and are newer
     tags: tuple[str, ...] = ()
     info: str = ""
 
@@ -213,6 +216,8 @@ class Configuration:
             raise RecipeError(
                 f"{where}: unknown step key '{unknown[0]}'; use {', '.join(STEP_KEYS)}"
             )
+        if spec.get("skip_if_outputs") not in (None, "exist", "fresh"):
+            raise RecipeError(f"{where}: skip_if_outputs must be 'exist' or 'fresh'")
         if ("cab" in spec) == ("recipe" in spec):
             raise RecipeError(f"{where}: give exactly one of 'cab' and 'recipe'")
         tags = spec.get("tags") or ()
@@ -221,6 +226,7 @@ class Configuration:
             origin=origin,
             params=_flatten(spec.get("params") or {}),
             skip=spec.get("skip", False),
+            skip_if_outputs=spec.get("skip_if_outputs"),
             tags=(tags,) if isinstance(tags, str) else tuple(tags),
             info=str(spec.get("info") or ""),
         )

@@ -28,6 +28,7 @@ from radiocloud.run.recipe import Recipe, Step
 from radiocloud.run.schema import Parameter, TypeMismatch, check
 from radiocloud.run.scope import Scope, nested
 from radiocloud.run.selection import Selection
+from radiocloud.run.wranglers import Wrangling
 
 
 class StepFailed(RadiocloudError):
@@ -224,13 +225,15 @@ class Walk:
         values = self._check_step(step, values, fq, enabled, bound)
         if values is None:
             return None
+        if enabled and step.cab is not None and _outputs_ready(step, values):
+            enabled, why = False, f"outputs {step.skip_if_outputs}"
         if not enabled:
             self._skipped(fq, why)
             return values
         if step.recipe is not None:
             result = self.recipe(step.recipe, values, fq, selection, root)
             return {**values, **{k: v for k, v in result.items() if v is not _FAILED}}
-        self._run_cab(step, values, fq, where)
+        values.update(self._run_cab(step, values, fq, where))
         return values
 
     def _step_raw(self, recipe: Recipe, scope: Scope, step: Step, where: str) -> dict[str, Any]:
@@ -312,19 +315,23 @@ class Walk:
 
     # ------------------------------------------------------------------------------ running
 
-    def _run_cab(self, step: Step, values: dict[str, Any], fq: str, where: str) -> None:
+    def _run_cab(self, step: Step, values: dict[str, Any], fq: str, where: str) -> dict[str, Any]:
+        """Run one cab step; the outputs its wranglers parsed from its output."""
         cab = step.cab
         namespace = {"current": nested(values), "info": _info(fq)}
-        command = self._guard(lambda: evaluate(cab.command, namespace), where, "command")
-        if command is _FAILED:
-            return
+        # at validation, names only the run sets (parsed outputs of earlier steps) may be unset
+        command = self._guard(
+            lambda: evaluate(cab.command, namespace), where, "command", lenient=self.dry
+        )
+        if command is _FAILED or is_unset(command):
+            return {}
         argv = cab.argv(values, command)
         outputs = {n: values.get(n) for n, p in cab.outputs.items() if p.dtype.is_path}
         for name in outputs:
             for path in _paths(values.get(name)):
                 self.produced.add(path)
         if self.dry:
-            return
+            return {}
         inputs = {
             path: provenance.digest(path)
             for name, param in cab.inputs.items()
@@ -344,25 +351,39 @@ class Walk:
             entry.update(self.previous[fq], status="resumed")
             self.record.step(fq, entry)
             self.counts["resumed"] += 1
-            return
+            return dict(entry.get("parsed") or {})
         self._say(f"> {fq}: {' '.join(argv)}")
         log_path = self.record.log_path(fq)
         started = time.perf_counter()
         entry.update(status="running", log=str(log_path), started=time.strftime("%H:%M:%S"))
         self.record.step(fq, entry)
+        wrangling = Wrangling(cab.wranglers)
+
+        def echo(line: str) -> None:
+            for shown in wrangling.line(line):
+                self._say(f"  [{fq}] {shown}")
+
         try:
-            code = self.backend.run(
-                argv, log_path=log_path, echo=lambda line: self._say(f"  [{fq}] {line}")
-            )
+            code = self.backend.run(argv, log_path=log_path, echo=echo)
         except KeyboardInterrupt:
             entry.update(status="interrupted", seconds=round(time.perf_counter() - started, 3))
             self.record.step(fq, entry)
             raise
+        if wrangling.success:
+            code = 0
+        elif wrangling.errors or wrangling.failure:
+            code = code or 1
         entry.update(exit_code=code, seconds=round(time.perf_counter() - started, 3))
         if code != 0:
             entry["status"] = "failed"
             self.record.step(fq, entry)
-            raise StepFailed(f"step '{fq}' failed with exit code {code}; see {log_path}")
+            told = f" ({'; '.join(wrangling.errors)})" if wrangling.errors else ""
+            raise StepFailed(f"step '{fq}' failed with exit code {code}{told}; see {log_path}")
+        parsed = {}
+        for name, value in wrangling.outputs.items():
+            param = cab.outputs.get(name)
+            parsed[name] = value if param is None else self._checked(param, value, where)
+        entry["parsed"] = parsed
         missing = [
             f"{name}={path}"
             for name, param in cab.outputs.items()
@@ -381,6 +402,7 @@ class Walk:
         self.record.step(fq, entry)
         self.counts["run"] += 1
         self._say(f"  {fq}: done in {entry['seconds']:.2f} s")
+        return parsed
 
     def _can_resume(self, fq: str, key: str) -> bool:
         before = self.previous.get(fq)
@@ -463,6 +485,31 @@ def _paths(value: Any) -> list[str]:
     if isinstance(value, list):
         return [v for v in value if isinstance(v, str)]
     return []
+
+
+def _outputs_ready(step: Step, values: Mapping[str, Any]) -> bool:
+    """Whether ``skip_if_outputs`` holds: every file output exists (and is newer than inputs)."""
+    if not step.skip_if_outputs:
+        return False
+    outputs = [
+        path
+        for name, param in step.cab.outputs.items()
+        if param.dtype.is_path
+        for path in _paths(values.get(name))
+    ]
+    if not outputs or not all(os.path.exists(path) for path in outputs):
+        return False
+    if step.skip_if_outputs == "exist":
+        return True
+    inputs = [
+        path
+        for name, param in step.cab.inputs.items()
+        if param.dtype.is_path
+        for path in _paths(values.get(name))
+        if os.path.exists(path)
+    ]
+    oldest_output = min(os.path.getmtime(path) for path in outputs)
+    return all(os.path.getmtime(path) <= oldest_output for path in inputs)
 
 
 def _must_exist(param: Parameter) -> bool:
