@@ -11,17 +11,21 @@ outputs still have the digests recorded.
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import importlib.util
 import json
 import os
 import platform
-import shutil
+import re
 import sys
 import threading
 import time
 from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+from radiocloud.run.backends import resolve_program
 
 HASH_LIMIT = 256 * 2**20  # files larger than this are identified by size and mtime
 
@@ -59,17 +63,41 @@ def digest(path: str) -> str | None:
     return f"tree:{sha.hexdigest()}"
 
 
-def program_digest(argv: list[str]) -> str | None:
-    """The digest of the program a command line runs (its version, as far as files tell)."""
-    program = shutil.which(argv[0]) if argv else None
-    return digest(program) if program else None
+@functools.cache
+def program_digest(program: str) -> str | None:
+    """The version of a program, as far as files tell: its digest, and for a Python console
+    script (``from radiocloud.image.cli import main``) the digest of its top-level package's
+    source, so that editing the code of an app (or of radiocloud.core) changes it."""
+    path = resolve_program(program)
+    found = digest(path)
+    if found is None:
+        return None
+    try:
+        head = Path(path).read_bytes()[:4096].decode()
+    except (OSError, UnicodeDecodeError):
+        return found
+    module = re.search(r"^from ([A-Za-z_][\w.]*) import", head, re.M)
+    if module:
+        sha = hashlib.sha256(found.encode())
+        for root in _package_roots(module[1].split(".")[0]):
+            for source in sorted(Path(root).rglob("*.py")):
+                sha.update(f"{source.relative_to(root)}:{digest(str(source))}\n".encode())
+        found = f"code:{sha.hexdigest()}"
+    return found
+
+
+def _package_roots(package: str) -> list[str]:
+    try:
+        spec = importlib.util.find_spec(package)
+    except (ImportError, ValueError):
+        return []
+    return sorted(spec.submodule_search_locations or []) if spec else []
 
 
 def step_key(argv: list[str], inputs: dict[str, str | None]) -> str:
     """The identity of a step's work: what runs, with what, on which input contents."""
-    text = json.dumps(
-        {"argv": argv, "program": program_digest(argv), "inputs": inputs}, sort_keys=True
-    )
+    program = program_digest(argv[0]) if argv else None
+    text = json.dumps({"argv": argv, "program": program, "inputs": inputs}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()
 
 

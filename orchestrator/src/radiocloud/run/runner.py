@@ -48,6 +48,7 @@ class Walk:
     backend: ModuleType | None = None
     record: provenance.RunRecord | None = None
     previous: Mapping[str, Any] = field(default_factory=dict)  # --resume: earlier step entries
+    resuming: bool = True  # until the first step that runs again
     echo: Callable[[str], None] = print
     problems: list[str] = field(default_factory=list)
     produced: set[str] = field(default_factory=set)
@@ -326,16 +327,15 @@ class Walk:
         if command is _FAILED or is_unset(command):
             return {}
         argv = cab.argv(values, command)
-        outputs = {n: values.get(n) for n, p in cab.outputs.items() if p.dtype.is_path}
-        for name in outputs:
-            for path in _paths(values.get(name)):
-                self.produced.add(path)
+        outputs = {n: values.get(n) for n, p in cab.params.items() if _creates(p)}
+        for value in outputs.values():
+            self.produced.update(_paths(value))
         if self.dry:
             return {}
-        inputs = {
+        inputs = {  # what the step reads; datasets it changes in place are not its identity
             path: provenance.digest(path)
             for name, param in cab.inputs.items()
-            if param.dtype.is_path
+            if param.dtype.is_path and not param.writable
             for path in _paths(values.get(name))
         }
         key = provenance.step_key(argv, inputs)
@@ -352,6 +352,7 @@ class Walk:
             self.record.step(fq, entry)
             self.counts["resumed"] += 1
             return dict(entry.get("parsed") or {})
+        self.resuming = False
         self._say(f"> {fq}: {' '.join(argv)}")
         log_path = self.record.log_path(fq)
         started = time.perf_counter()
@@ -405,6 +406,14 @@ class Walk:
         return parsed
 
     def _can_resume(self, fq: str, key: str) -> bool:
+        """Whether --resume may skip this step: every step before it was skipped as unchanged,
+        its command line, program and inputs are the same, and its outputs are as it left them.
+
+        The first step that runs again ends resuming: later steps may depend on what it changes
+        (a dataset written in place is not part of any step's identity).
+        """
+        if not self.resuming:
+            return False
         before = self.previous.get(fq)
         if not before or before.get("status") not in ("ok", "resumed") or before.get("key") != key:
             return False
@@ -510,6 +519,11 @@ def _outputs_ready(step: Step, values: Mapping[str, Any]) -> bool:
     ]
     oldest_output = min(os.path.getmtime(path) for path in outputs)
     return all(os.path.getmtime(path) <= oldest_output for path in inputs)
+
+
+def _creates(param: Parameter) -> bool:
+    """A path the step writes: an output, or an input that need not exist (``rc-simulate OUT``)."""
+    return param.dtype.is_path and (param.output or param.must_exist is False)
 
 
 def _must_exist(param: Parameter) -> bool:

@@ -8,6 +8,9 @@ every output line to ``echo`` and to the log file, and returns the exit code. It
 from __future__ import annotations
 
 import importlib
+import os
+import shutil
+import sys
 from types import ModuleType
 
 from radiocloud.core.errors import BadInputError
@@ -24,3 +27,11 @@ def get(name: str) -> ModuleType:
             f"the '{name}' backend is not built yet ({LATER[name]}); use --backend native"
         )
     raise BadInputError(f"unknown backend '{name}'; use one of: {', '.join(AVAILABLE)}")
+
+
+def resolve_program(program: str) -> str:
+    """``program`` on PATH, else beside rc-run's interpreter (the apps of rc-run's environment)."""
+    if os.sep in program:
+        return program
+    here = os.path.dirname(sys.executable)
+    return shutil.which(program) or shutil.which(program, path=here) or program

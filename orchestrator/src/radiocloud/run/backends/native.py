@@ -11,10 +11,13 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
+from radiocloud.run.backends import resolve_program
+
 GRACE = 10.0
 
 
 def run(argv: list[str], *, log_path: Path, echo: Callable[[str], None], cwd: str = ".") -> int:
+    argv = [resolve_program(argv[0]), *argv[1:]]
     with open(log_path, "w", encoding="utf-8", errors="replace") as log:
         log.write(f"$ {subprocess.list2cmdline(argv)}\n")
         log.flush()
