@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import inspect
 import re
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from radiocloud.core.errors import BadInputError
-from radiocloud.run import formula
+from radiocloud.run import formula, syntax
 from radiocloud.run.formula import (
     UNSET,
     FormulaError,
@@ -433,8 +434,9 @@ def test_seed_recipe_formulas():
     )
 
 
-def test_source_has_no_eval_exec_or_compile():
-    source = Path(formula.__file__).read_text()
+@pytest.mark.parametrize("module", [formula, syntax])
+def test_source_has_no_eval_exec_or_compile(module):
+    source = Path(module.__file__).read_text()
     calls = {
         node.func.id
         for node in ast.walk(ast.parse(source))
@@ -442,3 +444,12 @@ def test_source_has_no_eval_exec_or_compile():
     }
     assert not calls & {"eval", "exec", "compile", "__import__", "getattr"}
     assert not re.search(r"(?<![\w.])(eval|exec|compile)\s*\(", source)
+
+
+def test_every_signature_has_an_implementation_that_accepts_its_arity():
+    assert formula.FUNCTIONS.keys() == syntax.SIGNATURES.keys()
+    for name, signature in syntax.SIGNATURES.items():
+        impl = inspect.signature(formula.FUNCTIONS[name].impl)
+        most = signature.min_args + 2 if signature.max_args is None else signature.max_args
+        for count in (signature.min_args, most):
+            impl.bind(None, *[None] * count)  # the evaluator, then the arguments
