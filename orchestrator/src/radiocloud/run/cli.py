@@ -18,9 +18,11 @@ import os
 import sys
 import time
 from pathlib import Path
+from types import ModuleType
 
 from radiocloud.core.errors import EXIT_BAD_INPUT, RadiocloudError
 from radiocloud.run import backends, provenance
+from radiocloud.run.execute import Executor
 from radiocloud.run.loader import load
 from radiocloud.run.recipe import Configuration, Recipe
 from radiocloud.run.runner import ValidationFailed, Walk, run_dir_for
@@ -151,8 +153,8 @@ def run(argv: list[str]) -> int:
     )
     if options.dry_run:
         return 0
-    walk = Walk(dry=False, selection=selection, backend=backend, echo=_echo)
-    return _execute(walk, recipe, name, params, config.config.files, options, started)
+    walk = Walk(dry=False, selection=selection, echo=_echo)
+    return _execute(walk, backend, recipe, name, params, config.config.files, options, started)
 
 
 def _echo(line: str) -> None:
@@ -161,6 +163,7 @@ def _echo(line: str) -> None:
 
 def _execute(
     walk: Walk,
+    backend: ModuleType,
     recipe: Recipe,
     name: str,
     params: dict,
@@ -170,12 +173,12 @@ def _execute(
 ) -> int:
     """Run ``recipe`` (already validated), recording it in its run directory."""
     run_dir = run_dir_for(name, options.run_dir)
+    previous = {}
     if options.resume:
         before = _latest(name) if options.resume == "latest" else Path(options.resume)
-        walk.previous = provenance.previous_steps(before) if before else {}
-    record = walk.record = provenance.RunRecord(
-        run_dir, recipe=name, files=list(files), backend=options.backend
-    )
+        previous = provenance.previous_steps(before) if before else {}
+    record = provenance.RunRecord(run_dir, recipe=name, files=list(files), backend=options.backend)
+    walk.executor = Executor(backend=backend, record=record, say=walk.say, previous=previous)
     _link_latest(name, run_dir)
     try:
         walk.recipe(recipe, params, name, walk.selection)
@@ -186,7 +189,7 @@ def _execute(
         record.finish("failed", time.perf_counter() - started)
         raise
     record.finish("succeeded", time.perf_counter() - started)
-    counts = walk.counts
+    counts = walk.executor.counts
     print(
         f"rc-run: '{name}' succeeded in {time.perf_counter() - started:.1f} s: "
         f"{counts['run']} run, {counts['resumed']} resumed, {counts['skipped']} skipped; "

@@ -9,7 +9,6 @@ run repeats the walk, running each selected step through the backend as it comes
 
 from __future__ import annotations
 
-import fnmatch
 import os
 import threading
 import time
@@ -17,22 +16,16 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
-from radiocloud.core.errors import BadInputError, RadiocloudError
-from radiocloud.run import provenance
+from radiocloud.core.errors import BadInputError
+from radiocloud.run.execute import Executor, StepFailed, creates, paths
 from radiocloud.run.formula import UNSET, FormulaError, UnknownNameError, evaluate, is_unset
 from radiocloud.run.loader import RecipeError
 from radiocloud.run.recipe import Recipe, Step
 from radiocloud.run.schema import Parameter, TypeMismatch, check
 from radiocloud.run.scope import Scope, nested
 from radiocloud.run.selection import Selection
-from radiocloud.run.wranglers import Wrangling
-
-
-class StepFailed(RadiocloudError):
-    """A step's command exited with an error (or did not produce its outputs)."""
 
 
 class ValidationFailed(BadInputError):
@@ -45,15 +38,11 @@ class ValidationFailed(BadInputError):
 class Walk:
     dry: bool
     selection: Selection
-    backend: ModuleType | None = None
-    record: provenance.RunRecord | None = None
-    previous: Mapping[str, Any] = field(default_factory=dict)  # --resume: earlier step entries
-    resuming: bool = True  # until the first step that runs again
+    executor: Executor | None = None  # None: validate only
     echo: Callable[[str], None] = print
     problems: list[str] = field(default_factory=list)
     produced: set[str] = field(default_factory=set)
     lock: threading.Lock = field(default_factory=threading.Lock)
-    counts: dict[str, int] = field(default_factory=lambda: {"run": 0, "skipped": 0, "resumed": 0})
 
     # ------------------------------------------------------------------------------ recipes
 
@@ -280,7 +269,7 @@ class Walk:
             ok &= converted is not _FAILED
             checked[name] = converted
             if enabled and ok and step.cab is not None and _must_exist(param):
-                for path in _paths(converted):
+                for path in paths(converted):
                     if not (os.path.exists(path) or path in self.produced or "://" in path):
                         self._problem(
                             f"{where}: parameter '{name}': '{path}' does not exist "
@@ -327,109 +316,22 @@ class Walk:
         if command is _FAILED or is_unset(command):
             return {}
         argv = cab.argv(values, command)
-        outputs = {n: values.get(n) for n, p in cab.params.items() if _creates(p)}
-        for value in outputs.values():
-            self.produced.update(_paths(value))
-        if self.dry:
+        for name, param in cab.params.items():
+            if creates(param):
+                self.produced.update(paths(values.get(name)))
+        if self.executor is None:
             return {}
-        inputs = {  # what the step reads; datasets it changes in place are not its identity
-            path: provenance.digest(path)
-            for name, param in cab.inputs.items()
-            if param.dtype.is_path and not param.writable
-            for path in _paths(values.get(name))
+        parsed = self.executor.run(cab, values, argv, fq)
+        return {
+            name: value
+            if name not in cab.outputs
+            else self._checked(cab.outputs[name], value, where)
+            for name, value in parsed.items()
         }
-        key = provenance.step_key(argv, inputs)
-        entry: dict[str, Any] = {
-            "cab": cab.name,
-            "params": {k: v for k, v in values.items() if not is_unset(v)},
-            "argv": argv,
-            "key": key,
-            "inputs": inputs,
-        }
-        if self._can_resume(fq, key):
-            self._say(f"= {fq}: unchanged since the previous run, not run again (--resume)")
-            entry.update(self.previous[fq], status="resumed")
-            self.record.step(fq, entry)
-            self.counts["resumed"] += 1
-            return dict(entry.get("parsed") or {})
-        self.resuming = False
-        self._say(f"> {fq}: {' '.join(argv)}")
-        log_path = self.record.log_path(fq)
-        started = time.perf_counter()
-        entry.update(status="running", log=str(log_path), started=time.strftime("%H:%M:%S"))
-        self.record.step(fq, entry)
-        wrangling = Wrangling(cab.wranglers)
-
-        def echo(line: str) -> None:
-            for shown in wrangling.line(line):
-                self._say(f"  [{fq}] {shown}")
-
-        try:
-            code = self.backend.run(argv, log_path=log_path, echo=echo)
-        except KeyboardInterrupt:
-            entry.update(status="interrupted", seconds=round(time.perf_counter() - started, 3))
-            self.record.step(fq, entry)
-            raise
-        if wrangling.success:
-            code = 0
-        elif wrangling.errors or wrangling.failure:
-            code = code or 1
-        entry.update(exit_code=code, seconds=round(time.perf_counter() - started, 3))
-        if code != 0:
-            entry["status"] = "failed"
-            self.record.step(fq, entry)
-            told = f" ({'; '.join(wrangling.errors)})" if wrangling.errors else ""
-            raise StepFailed(f"step '{fq}' failed with exit code {code}{told}; see {log_path}")
-        parsed = {}
-        for name, value in wrangling.outputs.items():
-            param = cab.outputs.get(name)
-            parsed[name] = value if param is None else self._checked(param, value, where)
-        entry["parsed"] = parsed
-        missing = [
-            f"{name}={path}"
-            for name, param in cab.outputs.items()
-            if param.dtype.is_path and param.must_exist is not False
-            for path in _paths(values.get(name))
-            if not os.path.exists(path)
-        ]
-        entry["outputs"] = {
-            path: provenance.digest(path) for v in outputs.values() for path in _paths(v)
-        }
-        if missing:
-            entry["status"] = "failed"
-            self.record.step(fq, entry)
-            raise StepFailed(f"step '{fq}' exited 0 but did not produce {', '.join(missing)}")
-        entry["status"] = "ok"
-        self.record.step(fq, entry)
-        self.counts["run"] += 1
-        self._say(f"  {fq}: done in {entry['seconds']:.2f} s")
-        return parsed
-
-    def _can_resume(self, fq: str, key: str) -> bool:
-        """Whether --resume may skip this step: every step before it was skipped as unchanged,
-        its command line, program and inputs are the same, and its outputs are as it left them.
-
-        The first step that runs again ends resuming: later steps may depend on what it changes
-        (a dataset written in place is not part of any step's identity).
-        """
-        if not self.resuming:
-            return False
-        before = self.previous.get(fq)
-        if not before or before.get("status") not in ("ok", "resumed") or before.get("key") != key:
-            return False
-        outputs = before.get("outputs") or {}
-        return all(
-            digest is not None and provenance.digest(path) == digest
-            for path, digest in outputs.items()
-        )
 
     def _skipped(self, fq: str, why: str) -> None:
-        if self.dry:
-            return
-        self.counts["skipped"] += 1
-        self._say(f"- {fq}: skipped ({why})")
-        if self.record is not None:
-            self.record.step(fq, {"status": "skipped", "reason": why})
+        if self.executor is not None:
+            self.executor.skipped(fq, why)
 
     # ------------------------------------------------------------------------------ problems
 
@@ -458,7 +360,7 @@ class Walk:
                 self.problems.append(message)
         return _FAILED
 
-    def _say(self, line: str) -> None:
+    def say(self, line: str) -> None:
         with self.lock:
             self.echo(line)
 
@@ -488,14 +390,6 @@ def _flat(mapping: Any, prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def _paths(value: Any) -> list[str]:
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, list):
-        return [v for v in value if isinstance(v, str)]
-    return []
-
-
 def _outputs_ready(step: Step, values: Mapping[str, Any]) -> bool:
     """Whether ``skip_if_outputs`` holds: every file output exists (and is newer than inputs)."""
     if not step.skip_if_outputs:
@@ -504,7 +398,7 @@ def _outputs_ready(step: Step, values: Mapping[str, Any]) -> bool:
         path
         for name, param in step.cab.outputs.items()
         if param.dtype.is_path
-        for path in _paths(values.get(name))
+        for path in paths(values.get(name))
     ]
     if not outputs or not all(os.path.exists(path) for path in outputs):
         return False
@@ -514,16 +408,11 @@ def _outputs_ready(step: Step, values: Mapping[str, Any]) -> bool:
         path
         for name, param in step.cab.inputs.items()
         if param.dtype.is_path
-        for path in _paths(values.get(name))
+        for path in paths(values.get(name))
         if os.path.exists(path)
     ]
     oldest_output = min(os.path.getmtime(path) for path in outputs)
     return all(os.path.getmtime(path) <= oldest_output for path in inputs)
-
-
-def _creates(param: Parameter) -> bool:
-    """A path the step writes: an output, or an input that need not exist (``rc-simulate OUT``)."""
-    return param.dtype.is_path and (param.output or param.must_exist is False)
 
 
 def _must_exist(param: Parameter) -> bool:
@@ -539,4 +428,4 @@ def run_dir_for(recipe: str, base: str | None) -> Path:
     return Path("rc-runs") / f"{recipe}-{stamp}"
 
 
-__all__ = ["StepFailed", "ValidationFailed", "Walk", "fnmatch", "run_dir_for"]
+__all__ = ["StepFailed", "ValidationFailed", "Walk", "run_dir_for"]

@@ -1,0 +1,161 @@
+"""Running one validated cab step: resume or dispatch, wrangle its output, record it.
+
+The :class:`Executor` is what a real run adds to the validating walk (radiocloud.run.runner): it
+decides whether ``--resume`` may skip the step, hands the command line to the backend, applies
+the cab's wranglers to the output, checks that the declared outputs appeared, and writes the
+step's entry (parameters, command line, timings, exit code, file digests) to the run record.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any
+
+from radiocloud.core.errors import RadiocloudError
+from radiocloud.run import provenance
+from radiocloud.run.cab import Cab
+from radiocloud.run.formula import is_unset
+from radiocloud.run.schema import Parameter
+from radiocloud.run.wranglers import Wrangling
+
+
+class StepFailed(RadiocloudError):
+    """A step's command exited with an error (or did not produce its outputs)."""
+
+
+@dataclass
+class Executor:
+    backend: ModuleType
+    record: provenance.RunRecord
+    say: Callable[[str], None]
+    previous: Mapping[str, Any] = field(default_factory=dict)  # --resume: earlier step entries
+    resuming: bool = True  # until the first step that runs again
+    counts: dict[str, int] = field(default_factory=lambda: {"run": 0, "skipped": 0, "resumed": 0})
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def run(self, cab: Cab, values: Mapping[str, Any], argv: list[str], fq: str) -> dict[str, Any]:
+        """Run (or resume) the step ``fq``; the output values its wranglers parsed."""
+        inputs = {  # what the step reads; datasets it changes in place are not its identity
+            path: provenance.digest(path)
+            for name, param in cab.inputs.items()
+            if param.dtype.is_path and not param.writable
+            for path in paths(values.get(name))
+        }
+        key = provenance.step_key(argv, inputs)
+        entry: dict[str, Any] = {
+            "cab": cab.name,
+            "params": {k: v for k, v in values.items() if not is_unset(v)},
+            "argv": argv,
+            "key": key,
+            "inputs": inputs,
+        }
+        if self._can_resume(fq, key):
+            self.say(f"= {fq}: unchanged since the previous run, not run again (--resume)")
+            entry.update(self.previous[fq], status="resumed")
+            self.record.step(fq, entry)
+            self._count("resumed")
+            return dict(entry.get("parsed") or {})
+        self.resuming = False
+        self.say(f"> {fq}: {' '.join(argv)}")
+        wrangling = self._dispatch(cab, argv, fq, entry)
+        entry["parsed"] = wrangling.outputs
+        created = [
+            p
+            for name, param in cab.params.items()
+            if creates(param)
+            for p in paths(values.get(name))
+        ]
+        entry["outputs"] = {path: provenance.digest(path) for path in created}
+        missing = [
+            f"{name}={path}"
+            for name, param in cab.outputs.items()
+            if param.dtype.is_path and param.must_exist is not False
+            for path in paths(values.get(name))
+            if not os.path.exists(path)
+        ]
+        if missing:
+            self._finish(fq, entry, "failed")
+            raise StepFailed(f"step '{fq}' exited 0 but did not produce {', '.join(missing)}")
+        self._finish(fq, entry, "ok")
+        self._count("run")
+        self.say(f"  {fq}: done in {entry['seconds']:.2f} s")
+        return dict(wrangling.outputs)
+
+    def skipped(self, fq: str, why: str) -> None:
+        self._count("skipped")
+        self.say(f"- {fq}: skipped ({why})")
+        self.record.step(fq, {"status": "skipped", "reason": why})
+
+    def _dispatch(self, cab: Cab, argv: list[str], fq: str, entry: dict[str, Any]) -> Wrangling:
+        """Run the command through the backend; its wrangled output, or StepFailed."""
+        log_path = self.record.log_path(fq)
+        started = time.perf_counter()
+        entry.update(status="running", log=str(log_path), started=time.strftime("%H:%M:%S"))
+        self.record.step(fq, entry)
+        wrangling = Wrangling(cab.wranglers)
+
+        def echo(line: str) -> None:
+            for shown in wrangling.line(line):
+                self.say(f"  [{fq}] {shown}")
+
+        try:
+            code = self.backend.run(argv, log_path=log_path, echo=echo)
+        except KeyboardInterrupt:
+            entry["seconds"] = round(time.perf_counter() - started, 3)
+            self._finish(fq, entry, "interrupted")
+            raise
+        if wrangling.success:
+            code = 0
+        elif wrangling.errors or wrangling.failure:
+            code = code or 1
+        entry.update(exit_code=code, seconds=round(time.perf_counter() - started, 3))
+        if code != 0:
+            self._finish(fq, entry, "failed")
+            told = f" ({'; '.join(wrangling.errors)})" if wrangling.errors else ""
+            raise StepFailed(f"step '{fq}' failed with exit code {code}{told}; see {log_path}")
+        return wrangling
+
+    def _can_resume(self, fq: str, key: str) -> bool:
+        """Whether --resume may skip this step: every step before it was skipped as unchanged,
+        its command line, program and inputs are the same, and its outputs are as it left them.
+
+        The first step that runs again ends resuming: later steps may depend on what it changes
+        (a dataset written in place is not part of any step's identity).
+        """
+        if not self.resuming:
+            return False
+        before = self.previous.get(fq)
+        if not before or before.get("status") not in ("ok", "resumed") or before.get("key") != key:
+            return False
+        outputs = before.get("outputs") or {}
+        return all(
+            digest is not None and provenance.digest(path) == digest
+            for path, digest in outputs.items()
+        )
+
+    def _finish(self, fq: str, entry: dict[str, Any], status: str) -> None:
+        entry["status"] = status
+        self.record.step(fq, entry)
+
+    def _count(self, what: str) -> None:
+        with self.lock:
+            self.counts[what] += 1
+
+
+def creates(param: Parameter) -> bool:
+    """A path the step writes: an output, or an input that need not exist (``rc-simulate OUT``)."""
+    return param.dtype.is_path and (param.output or param.must_exist is False)
+
+
+def paths(value: Any) -> list[str]:
+    """The path strings in a parameter value (a path or a list of them)."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list):
+        return [v for v in value if isinstance(v, str)]
+    return []
