@@ -8,6 +8,7 @@ step's entry (parameters, command line, timings, exit code, file digests) to the
 
 from __future__ import annotations
 
+import contextvars
 import os
 import threading
 import time
@@ -29,12 +30,22 @@ class StepFailed(RadiocloudError):
 
 
 @dataclass
+class _Chain:
+    """Steps run one after another: --resume skips them until the first that runs again."""
+
+    resuming: bool = True
+
+
+_CHAIN: contextvars.ContextVar[_Chain] = contextvars.ContextVar("resume_chain")
+
+
+@dataclass
 class Executor:
     backend: ModuleType
     record: provenance.RunRecord
     say: Callable[[str], None]
     previous: Mapping[str, Any] = field(default_factory=dict)  # --resume: earlier step entries
-    resuming: bool = True  # until the first step that runs again
+    chain: _Chain = field(default_factory=lambda: _Chain())  # the top of the resume chain
     counts: dict[str, int] = field(default_factory=lambda: {"run": 0, "skipped": 0, "resumed": 0})
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -60,7 +71,7 @@ class Executor:
             self.record.step(fq, entry)
             self._count("resumed")
             return dict(entry.get("parsed") or {})
-        self.resuming = False
+        self._chain().resuming = False
         self.say(f"> {fq}: {' '.join(argv)}")
         wrangling = self._dispatch(cab, argv, fq, entry)
         entry["parsed"] = wrangling.outputs
@@ -85,6 +96,25 @@ class Executor:
         self._count("run")
         self.say(f"  {fq}: done in {entry['seconds']:.2f} s")
         return dict(wrangling.outputs)
+
+    def in_branch(self, function: Callable[..., Any], *args: Any) -> Any:
+        """``function(*args)`` as an independent branch of the resume chain (a scattered loop
+        iteration: its steps resume or not by themselves); a rerun in it ends the parent's."""
+        parent = self._chain()
+        branch = _Chain(parent.resuming)
+
+        def run() -> Any:
+            _CHAIN.set(branch)
+            return function(*args)
+
+        try:
+            return contextvars.copy_context().run(run)
+        finally:
+            if not branch.resuming:
+                parent.resuming = False
+
+    def _chain(self) -> _Chain:
+        return _CHAIN.get(None) or self.chain
 
     def skipped(self, fq: str, why: str) -> None:
         self._count("skipped")
@@ -127,7 +157,7 @@ class Executor:
         The first step that runs again ends resuming: later steps may depend on what it changes
         (a dataset written in place is not part of any step's identity).
         """
-        if not self.resuming:
+        if not self._chain().resuming:
             return False
         before = self.previous.get(fq)
         if not before or before.get("status") not in ("ok", "resumed") or before.get("key") != key:

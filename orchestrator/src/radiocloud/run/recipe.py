@@ -89,6 +89,8 @@ class Step:
     skip_if_outputs: str | None = None  # "exist": skip when they do; "fresh": and are newer
     tags: tuple[str, ...] = ()
     info: str = ""
+    assign: dict[str, Any] = field(default_factory=dict)  # recipe variables for this step only
+    assign_based_on: dict[str, Any] = field(default_factory=dict)
 
     @property
     def schema(self) -> dict[str, Parameter]:
@@ -132,10 +134,10 @@ class Recipe:
 
     def variables(self) -> set[str]:
         """First segments of the names formulas may use under ``recipe.``."""
-        names = {n.split(".")[0] for n in self.params} | {n.split(".")[0] for n in self.assign}
-        for cases in self.assign_based_on.values():
-            for assignments in (cases or {}).values():
-                names |= {n.split(".")[0] for n in (assignments or {})}
+        names = {n.split(".")[0] for n in self.params}
+        names |= _assigned(self.assign, self.assign_based_on)
+        for step in self.steps.values():
+            names |= _assigned(step.assign, step.assign_based_on)
         if self.for_loop:
             names.add(self.for_loop.var)
         return names | {"for_loop"}
@@ -227,6 +229,8 @@ class Configuration:
             params=_flatten(spec.get("params") or {}),
             skip=spec.get("skip", False),
             skip_if_outputs=spec.get("skip_if_outputs"),
+            assign=_flatten(spec.get("assign") or {}),
+            assign_based_on=dict(spec.get("assign_based_on") or {}),
             tags=(tags,) if isinstance(tags, str) else tuple(tags),
             info=str(spec.get("info") or ""),
         )
@@ -399,6 +403,15 @@ def _references(value: Any, where: str) -> list[str]:
 
 
 # ---------------------------------------------------------------------------------- helpers
+
+
+def _assigned(assign: Mapping, assign_based_on: Mapping) -> set[str]:
+    """The first segments of the variables ``assign`` and ``assign_based_on`` set."""
+    names = {n.split(".")[0] for n in assign}
+    for cases in assign_based_on.values():
+        for assignments in (cases or {}).values():
+            names |= {n.split(".")[0] for n in _flatten(assignments or {})}
+    return names
 
 
 def _flatten(mapping: Mapping, prefix: str = "") -> dict[str, Any]:

@@ -10,6 +10,7 @@ run repeats the walk, running each selected step through the backend as it comes
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -18,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from radiocloud.core.errors import BadInputError
+from radiocloud.core.errors import BadInputError, RadiocloudError
 from radiocloud.run.execute import Executor, StepFailed, creates, paths
 from radiocloud.run.formula import UNSET, FormulaError, UnknownNameError, evaluate, is_unset
 from radiocloud.run.loader import RecipeError
@@ -71,7 +72,11 @@ class Walk:
         for key, value in recipe.assign.items():
             scope.set(key, value, evaluated=False)
         if loop is None:
-            self._assign_based_on(recipe, scope, fqname)
+            chosen = self._assign_based_on(
+                recipe.assign_based_on, scope, f"{recipe.origin}: {fqname}"
+            )
+            for key, value in chosen.items():
+                scope.set(key, value, evaluated=False)
         self._check_inputs(recipe, scope, fqname)
         if loop is None:
             self.steps(recipe, scope, fqname, selection, root or scope)
@@ -82,22 +87,32 @@ class Walk:
             name: self._guard(lambda n=name: scope.value(n), where, name) for name in recipe.params
         }
 
-    def _assign_based_on(self, recipe: Recipe, scope: Scope, fqname: str) -> None:
-        """Recipe variables chosen by the value of another (``DEFAULT`` when none matches)."""
-        for var, cases in recipe.assign_based_on.items():
-            value = self._guard(lambda v=var: scope.value(v), f"{recipe.origin}: {fqname}", var)
+    def _assign_based_on(
+        self, cases_by_var: Mapping[str, Any], scope: Scope, where: str
+    ) -> dict[str, Any]:
+        """Variables chosen by the value of another (``DEFAULT`` when none matches)."""
+        chosen: dict[str, Any] = {}
+        for var, cases in cases_by_var.items():
+            value = self._guard(lambda v=var: scope.value(v), where, var)
             if not isinstance(cases, Mapping):
-                raise RecipeError(
-                    f"{recipe.origin}: {fqname}.assign_based_on.{var}: expected cases"
-                )
+                raise RecipeError(f"{where}.assign_based_on.{var}: expected a mapping of cases")
             case = cases.get(str(value), cases.get(value, cases.get("DEFAULT")))
             if case is None:
                 raise RecipeError(
-                    f"{recipe.origin}: {fqname}.assign_based_on.{var}: no case for {value!r} "
-                    "and no DEFAULT; add one"
+                    f"{where}.assign_based_on.{var}: no case for {value!r} and no DEFAULT; add one"
                 )
-            for key, assigned in _flat(case).items():
-                scope.set(key, assigned, evaluated=False)
+            chosen.update(_flat(case))
+        return chosen
+
+    def _with_assignments(self, scope: Scope, step: Step, where: str) -> Scope:
+        """The recipe's variables as ``step`` sees them: with its own ``assign``s on top."""
+        assigned = {**step.assign, **self._assign_based_on(step.assign_based_on, scope, where)}
+        if not assigned:
+            return scope
+        namespace: dict[str, Any] = {}
+        inner = Scope({**scope.raw, **assigned}, lambda: namespace)
+        namespace.update(scope.namespace(), recipe=inner, current=inner)
+        return inner
 
     def _check_inputs(self, recipe: Recipe, scope: Scope, fqname: str) -> None:
         where = f"{recipe.origin}: recipe '{fqname}'"
@@ -108,7 +123,8 @@ class Walk:
                 continue
             if is_unset(value):
                 if param.required and not param.output and name != loop_var:
-                    self._problem(f"{where}: missing required parameter '{name}'; give {name}=...")
+                    path = ".".join([*_relative(fqname), name])
+                    self._problem(f"{where}: missing required parameter '{name}'; give {path}=...")
                 continue
             converted = self._checked(param, value, where)
             if converted is not _FAILED:
@@ -138,7 +154,11 @@ class Walk:
             namespace.update(
                 recipe=inner, current=inner, root=root or inner, info=_info(fqname, index)
             )
-            self._assign_based_on(recipe, inner, fqname)
+            chosen = self._assign_based_on(
+                recipe.assign_based_on, inner, f"{recipe.origin}: {fqname}"
+            )
+            for key, value in chosen.items():
+                inner.set(key, value, evaluated=False)
             self.steps(recipe, inner, f"{fqname}[{index}]", selection, root or inner)
 
         if scatter == 0 or self.dry or len(items) < 2:
@@ -147,7 +167,8 @@ class Walk:
             return
         workers = len(items) if scatter < 0 else scatter
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="scatter") as pool:
-            futures = [pool.submit(iteration, i, item) for i, item in enumerate(items)]
+            branch = self.executor.in_branch if self.executor else lambda f, *a: f(*a)
+            futures = [pool.submit(branch, iteration, i, item) for i, item in enumerate(items)]
             for future in futures:
                 future.result()
 
@@ -164,9 +185,13 @@ class Walk:
             fq = f"{fqname}.{label}"
             values = self.step(recipe, scope, step, fq, enabled, why, inner, root, done, previous)
             if values is not None:
-                done[label] = nested(values)
-                if enabled:
-                    previous = done[label]
+                previous = done[label] = nested(values)
+        for name, pairs in recipe.bindings.items():  # recipe outputs bound to step outputs
+            if name in recipe.outputs:
+                for label, param in pairs:
+                    value = done[label].raw.get(param) if label in done else None
+                    if not is_unset(value):
+                        scope.set(name, value)
 
     def step(
         self,
@@ -182,6 +207,7 @@ class Walk:
         previous: Mapping[str, Any],
     ) -> dict[str, Any] | None:
         where = step.where(fq)
+        scope = self._with_assignments(scope, step, where)
         namespace: dict[str, Any] = {}
         current = Scope(self._step_raw(recipe, scope, step, where), lambda: namespace)
         info = _info(fq)
@@ -279,7 +305,7 @@ class Walk:
         if enabled and step.cab is not None:
             for name, param in step.cab.inputs.items():
                 if param.required and is_unset(checked.get(name, UNSET)) and name not in bound:
-                    path = ".".join([*fq.split(".")[1:], name])
+                    path = ".".join([*_relative(fq), name])
                     self._problem(f"{where}: missing required parameter '{name}'; give {path}=...")
                     ok = False
         return checked if ok else None
@@ -378,6 +404,11 @@ def _info(fqname: str, index: int | None = None) -> dict[str, Any]:
     }
 
 
+def _relative(fqname: str) -> list[str]:
+    """The labels leading from the top recipe to ``fqname`` (loop indices dropped)."""
+    return [re.sub(r"\[\d+\]$", "", label) for label in fqname.split(".")[1:]]
+
+
 def _flat(mapping: Any, prefix: str = "") -> dict[str, Any]:
     if not isinstance(mapping, Mapping):
         return {}
@@ -422,10 +453,19 @@ def _must_exist(param: Parameter) -> bool:
 
 
 def run_dir_for(recipe: str, base: str | None) -> Path:
+    """``--run-dir``, or a new ``rc-runs/NAME-YYYYmmdd-HHMMSS[-N]`` (made here, never shared)."""
     if base:
         return Path(base)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    return Path("rc-runs") / f"{recipe}-{stamp}"
+    stem = Path("rc-runs") / f"{recipe}-{time.strftime('%Y%m%d-%H%M%S')}"
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    for attempt in range(1, 10_000):
+        path = stem if attempt == 1 else stem.with_name(f"{stem.name}-{attempt}")
+        try:
+            path.mkdir()
+        except FileExistsError:
+            continue
+        return path
+    raise RadiocloudError(f"cannot make a new run directory beside {stem}; give --run-dir")
 
 
 __all__ = ["StepFailed", "ValidationFailed", "Walk", "run_dir_for"]
