@@ -201,11 +201,6 @@ def test_seed_style_selfcal_rounds(cli) -> None:
     assert cli.lines() == ["orig", "selfcal_d1", "orig", "selfcal_d2", "d2 d1"]
 
 
-@pytest.mark.xfail(
-    reason="engine: a recipe output aliased to a step output is never set from the step, so "
-    "previous./steps. of the sub-recipe step see it unset",
-    strict=True,
-)
 def test_sub_recipe_output_alias_reaches_the_next_step(cli) -> None:
     cli.recipe(
         """
@@ -224,6 +219,60 @@ def test_sub_recipe_output_alias_reaches_the_next_step(cli) -> None:
     cli.ok("r.yml", "main", "--run-dir", "D")
     assert "made" in cli.read("D/logs/main.show.log")
     assert "made" in cli.read("D/logs/main.again.log")
+
+
+NEEDY = """
+sub:
+  inputs:
+    need: {dtype: str, required: true}
+  steps:
+    i: {cab: append, params: {text: =recipe.need}}
+main:
+  steps:
+    first: {cab: touch, params: {file: first.txt}}
+    sub: {recipe: sub}
+"""
+
+
+def test_missing_required_input_of_a_nested_recipe(cli) -> None:
+    cli.recipe(NEEDY)
+    stderr = cli.fails("r.yml", "main")
+    assert "recipe 'main.sub': missing required parameter 'need'" in stderr
+    assert not (cli.root / "first.txt").exists()
+    cli.ok("r.yml", "main", "sub.need=given")
+    assert cli.lines() == ["given"]
+
+
+def test_missing_required_input_of_a_nested_recipe_hints_its_full_name(cli) -> None:
+    cli.recipe(NEEDY)
+    stderr = cli.fails("r.yml", "main")
+    assert "give sub.need=..." in stderr
+
+
+def test_input_default_formula_assign_of_info_and_command_substitution(cli) -> None:
+    cli.recipe(
+        """
+        cabs:
+          say:
+            command: sh -c 'echo "{current.word}-$1" >> out.txt' say
+            inputs:
+              word: {dtype: str, policies: {skip: true}}
+              x: {dtype: str, policies: {positional: true}}
+        main:
+          inputs:
+            a: {dtype: str, default: A}
+            b: {dtype: str, default: =recipe.a}
+          assign:
+            where: "{info.fqname}"
+          steps:
+            s: {cab: append, params: {text: "{recipe.b} {recipe.where}"}}
+            t: {cab: say, params: {word: hello, x: X}}
+        """
+    )
+    cli.ok("r.yml")
+    cli.ok("r.yml", "a=changed")
+    cli.ok("r.yml", "b=B")
+    assert cli.lines() == ["A main", "hello-X", "changed main", "hello-X", "B main", "hello-X"]
 
 
 # ---------------------------------------------------------------------------------- aliases
@@ -508,10 +557,6 @@ def test_assign_and_assign_based_on_with_default(cli, band: str, expected: str) 
     assert cli.lines() == [expected]
 
 
-@pytest.mark.xfail(
-    reason="engine: step-level assign/assign_based_on are accepted (STEP_KEYS) but ignored",
-    strict=True,
-)
 def test_step_level_assign_and_assign_based_on(cli) -> None:
     cli.recipe(
         """
@@ -831,6 +876,24 @@ def test_failing_step_stops_the_run(cli) -> None:
     assert "main.c" not in record["steps"]
 
 
+def test_program_that_cannot_start_fails_the_step(cli) -> None:
+    cli.recipe(
+        """
+        cabs:
+          ghost: {command: no-such-program-for-rc-run}
+        main:
+          steps:
+            a: {cab: append, params: {text: a}}
+            g: {cab: ghost}
+            c: {cab: append, params: {text: c}}
+        """
+    )
+    stderr = cli.fails("r.yml", "--run-dir", "D", code=1)
+    assert "main.g" in stderr
+    assert "cannot start 'no-such-program-for-rc-run'" in cli.read("D/logs/main.g.log")
+    assert cli.lines() == ["a"]
+
+
 def test_step_that_does_not_make_its_output_fails(cli) -> None:
     cli.recipe(
         """
@@ -1010,12 +1073,6 @@ def test_interrupt_stops_the_step_and_is_recorded(cli) -> None:
     assert cli.lines() == []
 
 
-@pytest.mark.xfail(
-    reason="engine: default run dirs are rc-runs/NAME-YYYYmmdd-HHMMSS, so runs started within "
-    "the same second share one: the later overwrites the earlier's logs and provenance, and "
-    "concurrent ones crash renaming provenance.json.tmp (FileNotFoundError traceback)",
-    strict=True,
-)
 def test_each_run_gets_its_own_default_run_dir(cli) -> None:
     cli.recipe("main:\n  steps:\n    say: {cab: echo, params: {text: hi}}\n")
     runs = [cli.start("r.yml") for _ in range(3)]  # started together: within one second

@@ -86,6 +86,50 @@ def test_skipped_step_is_not_validated_for_files_it_needs(cli) -> None:
     assert cli.lines() == ["a"]
 
 
+def test_selected_step_sees_steps_of_unselected_ones(cli) -> None:
+    cli.recipe(
+        """
+        main:
+          steps:
+            a: {cab: append, params: {text: from-a}}
+            b: {cab: append, params: {text: b}}
+            c: {cab: append, params: {text: "c {steps.a.text}"}}
+        """
+    )
+    cli.ok("r.yml", "--step", "c")
+    assert cli.lines() == ["c from-a"]
+
+
+@pytest.mark.parametrize("options", [("--step", "b"), ("--tags", "x")])
+def test_selected_step_sees_previous_of_an_unselected_one(cli, options) -> None:
+    cli.recipe(
+        """
+        main:
+          steps:
+            a: {cab: append, params: {text: from-a}}
+            b: {cab: append, params: {text: "b {previous.text}"}, tags: [x]}
+        """
+    )
+    cli.ok("r.yml", *options)
+    assert cli.lines() == ["b from-a"]
+
+
+def test_selected_step_needing_a_file_only_an_unselected_step_makes_is_refused(cli) -> None:
+    cli.recipe(
+        """
+        main:
+          steps:
+            make: {cab: write, params: {file: made.txt}}
+            show: {cab: cat, params: {file: made.txt}}
+        """
+    )
+    stderr = cli.fails("r.yml", "--step", "show")
+    assert "main.show" in stderr
+    assert "'made.txt' does not exist and no earlier step produces it" in stderr
+    cli.ok("r.yml", "--step", "make:show")
+    assert (cli.root / "made.txt").exists()
+
+
 # ---------------------------------------------------------------------------------- loops
 
 
@@ -113,6 +157,26 @@ def test_for_loop_over_an_input_list(cli) -> None:
     steps = cli.provenance("D")["steps"]
     assert steps["main[2].image"]["params"]["text"] == "image S"
     assert "flag S" in cli.read("D/logs/main[2].flag.log")
+
+
+def test_for_loop_variable_bound_to_steps_by_an_alias(cli) -> None:
+    # the common Stimela pattern: loop over measurement sets, the loop variable an input
+    # aliased to every step running a cab
+    cli.recipe(
+        """
+        main:
+          inputs:
+            mslist: {dtype: 'List[str]'}
+            ms: {dtype: str, aliases: ['(append).text']}
+          for_loop: {var: ms, over: mslist}
+          steps:
+            a: {cab: append}
+            b: {cab: append, params: {file: b.txt}}
+        """
+    )
+    cli.ok("r.yml", "mslist=[x.ms, y.ms]")
+    assert cli.lines() == ["x.ms", "y.ms"]
+    assert cli.lines("b.txt") == ["x.ms", "y.ms"]
 
 
 def test_for_loop_over_a_literal_list_in_a_nested_recipe(cli) -> None:
@@ -216,3 +280,50 @@ def test_failing_scattered_iteration_fails_the_run(cli) -> None:
     assert "after bad" not in cli.lines()
     assert cli.provenance("D")["status"] == "failed"
     assert cli.provenance("D")["steps"]["main[1].boom"]["status"] == "failed"
+
+
+def test_resume_in_a_loop_reruns_from_the_changed_iteration(cli) -> None:
+    # one at a time: the first step that runs again ends resuming for the steps after it
+    cli.write("i1", "one\n")
+    cli.write("i2", "two\n")
+    cli.recipe(
+        """
+        main:
+          for_loop: {var: x, over: [i1, i2]}
+          steps:
+            c: {cab: copy, params: {src: =recipe.x, dst: "o-{recipe.x}.txt"}}
+            old: {cab: cat, params: {file: absent.txt}, tags: [never]}
+            gone:
+              skip: true
+              recipe:
+                steps:
+                  z: {cab: fail}
+        """
+    )
+    cli.ok("r.yml", "--run-dir", "D1")
+    assert cli.lines("runs.log") == ["o-i1.txt", "o-i2.txt"]
+    cli.write("i2", "changed\n")
+    result = cli.ok("r.yml", "--resume", "D1", "--run-dir", "D2")
+    assert cli.lines("runs.log")[2:] == ["o-i2.txt"]
+    assert cli.read("o-i2.txt") == "changed\n"
+    assert "1 run, 1 resumed" in result.stderr
+
+
+def test_resume_in_a_scattered_loop_skips_the_unchanged_iterations(cli) -> None:
+    # the unchanged iteration's input is big, so hashing it (to decide on resuming) ends well
+    # after the changed iteration has started to run again
+    (cli.root / "big").write_bytes(b"x" * 2**25)
+    cli.write("small", "one\n")
+    cli.recipe(
+        """
+        main:
+          for_loop: {var: x, over: [big, small], scatter: -1}
+          steps:
+            c: {cab: copy, params: {src: =recipe.x, dst: "o-{recipe.x}"}}
+        """
+    )
+    cli.ok("r.yml", "--run-dir", "D1")
+    assert sorted(cli.lines("runs.log")) == ["o-big", "o-small"]
+    cli.write("small", "changed\n")
+    cli.ok("r.yml", "--resume", "D1", "--run-dir", "D2")
+    assert cli.lines("runs.log")[2:] == ["o-small"]
