@@ -823,11 +823,6 @@ def test_every_problem_is_reported_at_once(cli) -> None:
     assert not (cli.root / "first.txt").exists()
 
 
-@pytest.mark.xfail(
-    reason="engine: a recipe input of dtype File is type-checked but never checked to exist "
-    "(Stimela2 validates recipe inputs like cab inputs)",
-    strict=True,
-)
 def test_missing_file_given_to_a_recipe_input_is_refused(cli) -> None:
     cli.recipe(
         """
@@ -973,11 +968,6 @@ def test_step_that_does_not_make_its_output_fails(cli) -> None:
     assert cli.lines() == ["a"]
 
 
-@pytest.mark.xfail(
-    reason="engine: an output's mkdir: true is accepted but ignored (the parent directory is "
-    "not made, so the step fails)",
-    strict=True,
-)
 def test_output_with_mkdir_gets_its_directory_made(cli) -> None:
     cli.recipe(
         """
@@ -995,11 +985,6 @@ def test_output_with_mkdir_gets_its_directory_made(cli) -> None:
     assert cli.read("deep/er/made.txt") == "made\n"
 
 
-@pytest.mark.xfail(
-    reason="engine: an output's remove_if_exists: true is accepted but ignored (the old file "
-    "is left for the step to append to)",
-    strict=True,
-)
 def test_output_with_remove_if_exists_is_removed_before_the_step(cli) -> None:
     cli.write("made.txt", "old\n")
     cli.recipe(

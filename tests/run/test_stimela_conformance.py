@@ -99,10 +99,7 @@ KNOWN_MISSES = {
 def _verdict(case: Case, scratch: Path) -> tuple[bool, str]:
     """(rc-run accepted it, its last line of output) for one case, in a scratch copy."""
     path = scratch / case.file
-    if case.doc:
-        args = ["doc", path.name, *case.args]
-    else:
-        args = [path.name, *case.args, "--dry-run"]
+    args = ["doc", path.name, *case.args] if case.doc else [path.name, *case.args, "--dry-run"]
     env = {**os.environ, "PYTHONPATH": str(scratch / "cult-cargo")}  # `(cultcargo)` includes
     result = subprocess.run(
         [sys.executable, "-m", "radiocloud.run.cli", *args],

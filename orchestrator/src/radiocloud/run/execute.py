@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextvars
 import os
+import shutil
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -72,6 +73,7 @@ class Executor:
             self._count("resumed")
             return dict(entry.get("parsed") or {})
         self._chain().resuming = False
+        _prepare_outputs(cab, values)
         self.say(f"> {fq}: {' '.join(argv)}")
         wrangling = self._dispatch(cab, argv, fq, entry)
         entry["parsed"] = wrangling.outputs
@@ -175,6 +177,20 @@ class Executor:
     def _count(self, what: str) -> None:
         with self.lock:
             self.counts[what] += 1
+
+
+def _prepare_outputs(cab: Cab, values: Mapping[str, Any]) -> None:
+    """Make the directories of outputs marked ``mkdir`` and remove those ``remove_if_exists``."""
+    for name, param in cab.params.items():
+        for path in paths(values.get(name)) if param.dtype.is_path else ():
+            if param.remove_if_exists and os.path.lexists(path):
+                if os.path.isdir(path) and not os.path.islink(path):
+                    shutil.rmtree(path)
+                else:
+                    os.remove(path)
+            if param.mkdir:
+                directory = path if param.dtype.name == "Directory" else os.path.dirname(path)
+                os.makedirs(directory or ".", exist_ok=True)
 
 
 def creates(param: Parameter) -> bool:

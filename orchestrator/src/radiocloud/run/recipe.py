@@ -346,6 +346,8 @@ def _adopt(recipe: Recipe, name: str, where: str) -> None:
         param.dtype = target.dtype
     if not param.info:
         param.info = target.info
+    if param.must_exist is None:
+        param.must_exist = target.must_exist
     unset_everywhere = all(
         is_unset(_param(recipe.steps[lb], pn).default) and pn not in recipe.steps[lb].params
         for lb, pn in pairs

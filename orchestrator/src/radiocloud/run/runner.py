@@ -127,8 +127,11 @@ class Walk:
                     self._problem(f"{where}: missing required parameter '{name}'; give {path}=...")
                 continue
             converted = self._checked(param, value, where)
-            if converted is not _FAILED:
-                scope.set(name, converted)
+            if converted is _FAILED:
+                continue
+            scope.set(name, converted)
+            if _must_exist(param):
+                self._check_exists(converted, f"{where}: parameter '{name}'")
 
     def _loop(
         self, recipe: Recipe, scope: Scope, fqname: str, selection: Selection, root: Scope | None
@@ -295,13 +298,7 @@ class Walk:
             ok &= converted is not _FAILED
             checked[name] = converted
             if enabled and ok and step.cab is not None and _must_exist(param):
-                for path in paths(converted):
-                    if not (os.path.exists(path) or path in self.produced or "://" in path):
-                        self._problem(
-                            f"{where}: parameter '{name}': '{path}' does not exist "
-                            "and no earlier step produces it"
-                        )
-                        ok = False
+                ok = self._check_exists(converted, f"{where}: parameter '{name}'")
         if enabled and step.cab is not None:
             for name, param in step.cab.inputs.items():
                 if param.required and is_unset(checked.get(name, UNSET)) and name not in bound:
@@ -309,6 +306,15 @@ class Walk:
                     self._problem(f"{where}: missing required parameter '{name}'; give {path}=...")
                     ok = False
         return checked if ok else None
+
+    def _check_exists(self, value: Any, where: str) -> bool:
+        """Whether every path in ``value`` exists or an earlier step produces it (or a URL)."""
+        ok = True
+        for path in paths(value):
+            if not (os.path.exists(path) or path in self.produced or "://" in path):
+                self._problem(f"{where}: '{path}' does not exist and no earlier step produces it")
+                ok = False
+        return ok
 
     def _checked(self, param: Parameter, value: Any, where: str) -> Any:
         try:

@@ -169,6 +169,7 @@ class Parameter:
     implicit: Any = UNSET
     must_exist: bool | None = None
     mkdir: bool = False
+    remove_if_exists: bool = False
     writable: bool = False
     aliases: tuple[str, ...] = ()
     nom_de_guerre: str | None = None
@@ -257,6 +258,7 @@ def _definition(name: str, spec: Mapping, where: str, output: bool) -> Parameter
         implicit=spec.get("implicit", UNSET),
         must_exist=spec.get("must_exist"),
         mkdir=bool(spec.get("mkdir", False)),
+        remove_if_exists=bool(spec.get("remove_if_exists", False)),
         writable=bool(spec.get("writable", False)),
         aliases=(aliases,) if isinstance(aliases, str) else tuple(aliases),
         nom_de_guerre=spec.get("nom_de_guerre"),
