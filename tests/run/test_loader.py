@@ -242,6 +242,27 @@ def test_scrub_dotted_keys_after_include_and_nothing_matched_is_fine(tmp_path: P
     assert load([top]) == {"s": {"x": {"a": {}, "z": 1}}}
 
 
+def test_scrub_removes_inherited_keys_not_the_mappings_own(tmp_path: Path) -> None:
+    top = write(
+        tmp_path / "top.yml",
+        """\
+        base: {foo: {x: 1, y: 2}, bar: 3}
+        scrubbed:
+          _use: base
+          _scrub: [foo.x, bar]
+          foo: {x: replaced-x}
+        """,
+    )
+    assert load([top])["scrubbed"] == {"foo": {"x": "replaced-x", "y": 2}}
+
+
+def test_structured_include_names_each_location_once(tmp_path: Path) -> None:
+    write(tmp_path / "a.yml", "x: {a: 1}\n")
+    write(tmp_path / "b.yml", "x: {b: 2}\n")
+    top = write(tmp_path / "top.yml", "s: {_include: {(.): a.yml, .: [b.yml]}}\n")
+    assert load([top]) == {"s": {"x": {"a": 1, "b": 2}}}
+
+
 # ---- bad input
 
 

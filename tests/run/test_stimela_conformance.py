@@ -140,6 +140,19 @@ def test_rc_run_treats_the_recipe_as_stimela_does(case, verdicts):
     )
 
 
+def test_scabha_configuration_loads_as_scabha_loads_it():
+    """INDEX.md case 22: the values scabha's configuratt gives for testconf.yaml. Not read by
+    rc-run: ``${self:basename}`` interpolation, ``_requires``, ``_contingent``, ``_flatten``."""
+    from radiocloud.run.loader import load
+
+    config = load([SHARED / "scabha" / "tests" / "testconf.yaml"])
+    assert config["x"]["y2"]["z1"] == 1  # injected into x.y1, seen through x.y2's _use
+    assert config["relative"]["x"]["y"] == "a"
+    assert config["structured"] == config["relative"]
+    assert config["scrubbed"]["foo"]["x"] == "replaced-x"
+    assert list(config["scrubbed2"]["x"]) == ["a", "x", "z"]
+
+
 def test_the_recursive_include_is_rejected(tmp_path):
     scratch = _scratch(tmp_path)
     case = Case("23", "scabha/tests/test_recursive_include.yml", ("x",))

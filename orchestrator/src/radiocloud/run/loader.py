@@ -3,7 +3,7 @@
 :func:`load` reads several YAML files and merges them in order: later files override earlier
 ones, mappings merge recursively, any other value (lists included) replaces. Then, in this order:
 
-``_include: FILE`` (or a list of files), in any mapping
+``_include: FILE`` (or a list, or ``{(package): [FILES], (.): FILE}``), in any mapping
     The files are loaded (with their own includes expanded), merged in order, and the mapping's
     own keys are merged on top. A plain path is relative to the including file, as is
     ``(.)path``; ``(package)path`` names a file shipped inside an installed Python package (a
@@ -17,8 +17,9 @@ ones, mappings merge recursively, any other value (lists included) replaces. The
     errors.
 
 ``_scrub: dotted.key`` (or a list), in any mapping
-    Applied last, after ``_use`` and merging (so it also removes the mapping's own keys): the
-    keys are dotted paths within the mapping, each segment an :mod:`fnmatch` pattern
+    Removes keys from what the mapping inherits by ``_include`` and ``_use``, not from its own
+    keys (scabha's semantics: ``{_use: base, _scrub: foo.x, foo: {x: new}}`` replaces ``foo.x``):
+    the keys are dotted paths within the mapping, each segment an :mod:`fnmatch` pattern
     (``'*.dtype'`` drops ``dtype`` from every sub-mapping). Patterns matching nothing are ignored.
 
 Errors are :class:`RecipeError`, one line naming ``file:line`` (of the mapping concerned), the key
@@ -57,6 +58,7 @@ class _Node(dict):
 
     origin = "<config>"
     files: tuple[str, ...] = ()  # on the root from load(origins=True): every file read
+    own: dict | None = None  # the keys written in the mapping itself, before _include/_use
 
 
 _READ: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar("read", default=None)
@@ -187,16 +189,31 @@ def _expand_includes(value: Any, keypath: KeyPath, file: Path, chain: tuple[Path
         return [_expand_includes(v, (*keypath, i), file, chain) for i, v in enumerate(value)]
     if not isinstance(value, _Node):
         return value
-    specs = _strings(value.pop(INCLUDE, []), value, (*keypath, INCLUDE), "file name")
+    specs = _include_specs(value.pop(INCLUDE, []), value, (*keypath, INCLUDE))
     for key, child in value.items():
         value[key] = _expand_includes(child, (*keypath, key), file, chain)
     if not specs:
         return value
     merged = _Node()
     merged.origin = value.origin
+    merged.own = copy.deepcopy(value)  # for _scrub, which leaves the mapping's own keys alone
     for spec in specs:
         _merge(merged, load_file(resolve_include(spec, file), chain))
     return _merge(merged, value)
+
+
+def _include_specs(spec: Any, node: _Node, keypath: KeyPath) -> list[str]:
+    """An ``_include`` as a list of file specs; the structured form ``{(package): [files],
+    (.): file, .: file}`` names each file's location once for several files."""
+    if not isinstance(spec, dict):
+        return _strings(spec, node, keypath, "file name")
+    specs = []
+    for where, files in spec.items():
+        prefix = "" if where == "." else str(where)
+        if prefix and not _PACKAGE_PATH.match(f"{prefix}x"):
+            _fail(_origin(node), keypath, f"bad location {where!r}", "use (package), (.) or .")
+        specs += [f"{prefix}{name}" for name in _strings(files, node, (*keypath, where), "file")]
+    return specs
 
 
 class _UseResolver:
@@ -231,12 +248,15 @@ class _UseResolver:
             patterns = _strings(value.pop(SCRUB), value, (*keypath, SCRUB), "dotted key")
             for pattern in patterns:
                 _scrub(value, pattern.split("."))
+            own = {k: v for k, v in value.own.items() if k not in (INCLUDE, USE, SCRUB)}
+            _merge(value, own)  # the mapping's own keys were only to be scrubbed from below
         self.active.pop()
         self.done.add(keypath)
 
     def _apply_use(self, node: _Node, keypath: KeyPath) -> _Node:
         merged = _Node()
         merged.origin = node.origin
+        merged.own = node.own if node.own is not None else copy.deepcopy(node)
         for target in _strings(node.pop(USE), node, (*keypath, USE), "dotted path"):
             section = self._lookup(tuple(target.split(".")), node, keypath)
             _merge(merged, copy.deepcopy(section))
