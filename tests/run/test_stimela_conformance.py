@@ -21,7 +21,9 @@ from pathlib import Path
 
 import pytest
 
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "stimela2-recipes"
+# the workplace's shared folder: beside the repository, or named by RADIOCLOUD_SHARED
+SHARED = Path(os.environ.get("RADIOCLOUD_SHARED", Path(__file__).resolve().parents[3] / "shared"))
+SHARED = (SHARED if SHARED.exists() else Path("/work/shared")) / "stimela2-recipes"
 pytestmark = pytest.mark.skipif(not SHARED.exists(), reason="shared/stimela2-recipes is absent")
 
 
