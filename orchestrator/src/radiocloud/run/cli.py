@@ -173,12 +173,14 @@ def _execute(
 ) -> int:
     """Run ``recipe`` (already validated), recording it in its run directory."""
     run_dir = run_dir_for(name, options.run_dir)
-    previous = {}
+    previous, final = {}, {}
     if options.resume:
         before = _latest(name) if options.resume == "latest" else Path(options.resume)
-        previous = provenance.previous_steps(before) if before else {}
+        previous, final = provenance.previous_run(before) if before else ({}, {})
     record = provenance.RunRecord(run_dir, recipe=name, files=list(files), backend=options.backend)
-    walk.executor = Executor(backend=backend, record=record, say=walk.say, previous=previous)
+    walk.executor = Executor(
+        backend=backend, record=record, say=walk.say, previous=previous, final=final
+    )
     _link_latest(name, run_dir)
     try:
         walk.recipe(recipe, params, name, walk.selection)

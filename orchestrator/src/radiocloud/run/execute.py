@@ -46,19 +46,21 @@ class Executor:
     record: provenance.RunRecord
     say: Callable[[str], None]
     previous: Mapping[str, Any] = field(default_factory=dict)  # --resume: earlier step entries
+    final: Mapping[str, str] = field(default_factory=dict)  # --resume: digests the run left
     chain: _Chain = field(default_factory=lambda: _Chain())  # the top of the resume chain
     counts: dict[str, int] = field(default_factory=lambda: {"run": 0, "skipped": 0, "resumed": 0})
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def run(self, cab: Cab, values: Mapping[str, Any], argv: list[str], fq: str) -> dict[str, Any]:
         """Run (or resume) the step ``fq``; the output values its wranglers parsed."""
-        inputs = {  # what the step reads; datasets it changes in place are not its identity
+        inputs = {
             path: provenance.digest(path)
             for name, param in cab.inputs.items()
-            if param.dtype.is_path and not param.writable
+            if param.dtype.is_path
             for path in paths(values.get(name))
         }
-        key = provenance.step_key(argv, inputs)
+        self.record.touch(inputs)
+        key = provenance.step_key(argv)
         entry: dict[str, Any] = {
             "cab": cab.name,
             "params": {k: v for k, v in values.items() if not is_unset(v)},
@@ -66,7 +68,7 @@ class Executor:
             "key": key,
             "inputs": inputs,
         }
-        if self._can_resume(fq, key):
+        if self._can_resume(fq, key, inputs):
             self.say(f"= {fq}: unchanged since the previous run, not run again (--resume)")
             entry.update(self.previous[fq], status="resumed")
             self.record.step(fq, entry)
@@ -83,7 +85,8 @@ class Executor:
             if creates(param)
             for p in paths(values.get(name))
         ]
-        entry["outputs"] = {path: provenance.digest(path) for path in created}
+        entry["outputs"] = outputs = {path: provenance.digest(path) for path in created}
+        self.record.touch(outputs)
         missing = [
             f"{name}={path}"
             for name, param in cab.outputs.items()
@@ -152,17 +155,20 @@ class Executor:
             raise StepFailed(f"step '{fq}' failed with exit code {code}{told}; see {log_path}")
         return wrangling
 
-    def _can_resume(self, fq: str, key: str) -> bool:
+    def _can_resume(self, fq: str, key: str, inputs: Mapping[str, str | None]) -> bool:
         """Whether --resume may skip this step: every step before it was skipped as unchanged,
-        its command line, program and inputs are the same, and its outputs are as it left them.
-
-        The first step that runs again ends resuming: later steps may depend on what it changes
-        (a dataset written in place is not part of any step's identity).
+        its command line and program are the same, each input is as the step found it or as the
+        previous run left it (a dataset later steps changed in place, untouched since), and its
+        outputs are as it left them. The first step that runs again ends resuming: later steps
+        may depend on what it changes.
         """
         if not self._chain().resuming:
             return False
         before = self.previous.get(fq)
         if not before or before.get("status") not in ("ok", "resumed") or before.get("key") != key:
+            return False
+        seen = before.get("inputs") or {}
+        if any(d is None or d not in (seen.get(p), self.final.get(p)) for p, d in inputs.items()):
             return False
         outputs = before.get("outputs") or {}
         return all(

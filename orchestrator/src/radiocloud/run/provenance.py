@@ -5,8 +5,8 @@ readable; its ``status`` is ``running`` until the run ends ``succeeded``, ``fail
 ``interrupted``. It records the command line, the recipe files with their SHA-256, the package
 versions, the backend, and for each step its fully resolved parameters, command line, timings,
 exit code, and the digests of its file inputs and outputs. ``--resume`` reads a previous record
-and skips a step whose key (command line, program digest, input digests) is unchanged and whose
-outputs still have the digests recorded.
+and skips the leading steps whose command line and program are unchanged, whose inputs are as
+the step found them or as that run left them, and whose outputs still have their digests.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import re
 import sys
 import threading
 import time
+from collections.abc import Iterable
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -94,10 +95,10 @@ def _package_roots(package: str) -> list[str]:
     return sorted(spec.submodule_search_locations or []) if spec else []
 
 
-def step_key(argv: list[str], inputs: dict[str, str | None]) -> str:
-    """The identity of a step's work: what runs, with what, on which input contents."""
+def step_key(argv: list[str]) -> str:
+    """The identity of a step's work: what runs (the program's digest), with what arguments."""
     program = program_digest(argv[0]) if argv else None
-    text = json.dumps({"argv": argv, "program": program, "inputs": inputs}, sort_keys=True)
+    text = json.dumps({"argv": argv, "program": program}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -117,6 +118,7 @@ class RunRecord:
         self.run_dir = run_dir
         (run_dir / "logs").mkdir(parents=True, exist_ok=True)
         self.lock = threading.Lock()
+        self.touched: set[str] = set()
         self.record: dict[str, Any] = {
             "status": "running",
             "command": sys.argv,
@@ -139,8 +141,15 @@ class RunRecord:
             self.record["steps"][fqname] = entry
             self.save()
 
-    def finish(self, status: str, elapsed: float) -> None:
+    def touch(self, paths: Iterable[str]) -> None:
+        """Note files a step read or wrote: their digests are recorded when the run ends."""
         with self.lock:
+            self.touched.update(paths)
+
+    def finish(self, status: str, elapsed: float) -> None:
+        """The run's end: its status, and the digests of every file its steps touched."""
+        with self.lock:
+            self.record["final"] = {path: digest(path) for path in sorted(self.touched)}
             self.record["status"] = status
             self.record["elapsed_s"] = round(elapsed, 3)
             self.save()
@@ -152,10 +161,11 @@ class RunRecord:
         os.replace(tmp, path)
 
 
-def previous_steps(run_dir: Path) -> dict[str, Any]:
-    """The step entries of the provenance record in ``run_dir`` (empty if there is none)."""
+def previous_run(run_dir: Path) -> tuple[dict[str, Any], dict[str, str]]:
+    """The step entries of the provenance record in ``run_dir``, and the digests of the files
+    as that run left them (both empty if there is no record)."""
     try:
         record = json.loads((run_dir / "provenance.json").read_text())
     except (OSError, ValueError):
-        return {}
-    return record.get("steps") or {}
+        return {}, {}
+    return record.get("steps") or {}, record.get("final") or {}

@@ -100,8 +100,9 @@ class Step:
         return f"{self.origin}: step '{fqname}'"
 
     def knows(self, name: str) -> bool:
-        """Whether ``name`` is a parameter of this step (or of a step nested in it)."""
-        if name in self.schema:
+        """Whether ``name`` is a parameter of this step (or of a step nested in it), or a group
+        of its parameters (given a mapping: ``imaging: =recipe.imaging``)."""
+        if name in self.schema or any(n.startswith(f"{name}.") for n in self.schema):
             return True
         return self.recipe is not None and self.recipe.knows(name)
 

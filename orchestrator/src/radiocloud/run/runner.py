@@ -241,6 +241,7 @@ class Walk:
                 return None
             values[name] = value
         bound = {p for pairs in recipe.bindings.values() for lb, p in pairs if lb == step.label}
+        values = _expand_groups(values, step.schema)
         values = self._check_step(step, values, fq, enabled, bound)
         if values is None:
             return None
@@ -408,6 +409,17 @@ def _info(fqname: str, index: int | None = None) -> dict[str, Any]:
         "suffix": label.rsplit("-", 1)[-1] if "-" in label else "",
         "index": index,
     }
+
+
+def _expand_groups(values: dict[str, Any], schema: Mapping[str, Parameter]) -> dict[str, Any]:
+    """A mapping given for a group of parameters (``imaging: =recipe.imaging``) as their values;
+    parameters given one by one (``imaging.size``) win."""
+    out = {k: v for k, v in values.items() if not (k not in schema and isinstance(v, Mapping))}
+    for name, value in values.items():
+        if name not in schema and isinstance(value, Mapping):
+            for key, item in _flat(value, f"{name}.").items():
+                out.setdefault(key, item)
+    return out
 
 
 def _relative(fqname: str) -> list[str]:
