@@ -15,7 +15,9 @@ demo: setup
 	@mkdir -p $(DEMO_DIR)
 	$(RUN) rc-simulate $(DEMO_DIR)/eso137.ms --antennas 16 --channels 64 --integrations 120 \
 		--integration-time 8s --sky eso137 --seed 7 --overwrite
-	$(RUN) rc-predict $(DEMO_DIR)/eso137.ms --model $(DEMO_DIR)/eso137.truth/skymodel.txt
+	$(RUN) rc-run recipes/eso137.yml ms=$(DEMO_DIR)/eso137.ms prefix=$(DEMO_DIR)/out/eso137 \
+		init-model.path=$(DEMO_DIR)/eso137.truth/skymodel.txt init-model.brightest=1000 \
+		--run-dir $(DEMO_DIR)/run
 
 lint: setup
 	$(RUN) ruff check .

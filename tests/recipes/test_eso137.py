@@ -41,7 +41,6 @@ def run(tmp_path_factory):
     result = _run(
         str(BIN / "rc-run"), str(RECIPE), "ms=obs.ms", "prefix=out/eso137",
         "init-model.path=obs.truth/skymodel.txt", "init-model.brightest=1000",
-        "imaging.niter=20000", "imaging.auto-threshold=1", "imaging.auto-mask=4",
         "--run-dir", "run1", cwd=cwd,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr
@@ -130,7 +129,6 @@ def test_resume_runs_nothing(run):
     result = _run(
         str(BIN / "rc-run"), str(RECIPE), "ms=obs.ms", "prefix=out/eso137",
         "init-model.path=obs.truth/skymodel.txt", "init-model.brightest=1000",
-        "imaging.niter=20000", "imaging.auto-threshold=1", "imaging.auto-mask=4",
         "--run-dir", "run2", "--resume", "run1", cwd=run,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr

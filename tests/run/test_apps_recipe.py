@@ -87,6 +87,7 @@ def test_the_apps_run_in_order_and_pass_their_outputs_on(first_run):
     assert np.isfinite(image).all()
     assert image.max() > 0
     assert (cwd / "img.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert steps["small-field.image"]["peak_rss_mib"] > 100  # rc-image's own peak, via wait4
     outputs = steps["small-field.image"]["outputs"]
     assert outputs["img-image.fits"].startswith("sha256:")
     assert (cwd / "run1" / "logs" / "small-field.image.log").read_text().count("rc-image:") >= 1

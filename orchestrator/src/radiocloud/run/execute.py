@@ -139,7 +139,9 @@ class Executor:
                 self.say(f"  [{fq}] {shown}")
 
         try:
-            code = self.backend.run(argv, log_path=log_path, echo=echo)
+            usage: dict[str, Any] = {}
+            code = self.backend.run(argv, log_path=log_path, echo=echo, usage=usage)
+            entry.update(usage)
         except KeyboardInterrupt:
             entry["seconds"] = round(time.perf_counter() - started, 3)
             self._finish(fq, entry, "interrupted")

@@ -1,7 +1,8 @@
 """Backends run one step's command line; each is a small module chosen by name.
 
-A backend module has ``run(argv, *, log_path, echo, cwd) -> int``: it runs the command, sends
-every output line to ``echo`` and to the log file, and returns the exit code. It raises
+A backend module has ``run(argv, *, log_path, echo, cwd, usage) -> int``: it runs the command,
+sends every output line to ``echo`` and to the log file, puts what it measured (``peak_rss_mib``)
+in the ``usage`` dict, and returns the exit code. It raises
 ``KeyboardInterrupt`` after stopping the command when the user interrupts.
 """
 

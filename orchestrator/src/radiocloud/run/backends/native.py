@@ -7,6 +7,7 @@ terminates it, and re-raises the interrupt so the run is recorded as interrupted
 
 from __future__ import annotations
 
+import os
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -16,7 +17,15 @@ from radiocloud.run.backends import resolve_program
 GRACE = 10.0
 
 
-def run(argv: list[str], *, log_path: Path, echo: Callable[[str], None], cwd: str = ".") -> int:
+def run(
+    argv: list[str],
+    *,
+    log_path: Path,
+    echo: Callable[[str], None],
+    cwd: str = ".",
+    usage: dict | None = None,
+) -> int:
+    """Run ``argv``; its exit code. ``usage`` gets the process's ``peak_rss_mib``."""
     argv = [resolve_program(argv[0]), *argv[1:]]
     with open(log_path, "w", encoding="utf-8", errors="replace") as log:
         log.write(f"$ {subprocess.list2cmdline(argv)}\n")
@@ -41,11 +50,20 @@ def run(argv: list[str], *, log_path: Path, echo: Callable[[str], None], cwd: st
             for line in process.stdout:
                 log.write(line)
                 echo(line.rstrip("\n"))
-            return process.wait()
+            return _reap(process, usage)
         except KeyboardInterrupt:
             _stop(process)
             log.write("interrupted\n")
             raise
+
+
+def _reap(process: subprocess.Popen, usage: dict | None) -> int:
+    """Wait for the process, noting its peak memory (Linux reports ru_maxrss in KiB)."""
+    _, status, rusage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if usage is not None:
+        usage["peak_rss_mib"] = round(rusage.ru_maxrss / 1024, 1)
+    return process.returncode
 
 
 def _stop(process: subprocess.Popen) -> None:
