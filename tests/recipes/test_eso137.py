@@ -123,6 +123,16 @@ def test_the_products_and_the_record(run):
     assert record["status"] == "succeeded"
     ran = [k for k, v in record["steps"].items() if v["status"] == "ok"]
     assert "eso137.selfcal-ap1.calibrate" in ran
+    assert all(record["steps"][k]["peak_rss_mib"] > 50 for k in ran)
+    report = (run / "run1" / "report.md").read_text()
+    rounds = [line for line in report.splitlines() if "-image.fits |" in line]
+    assert [line.split("|")[1].strip() for line in rounds] == [
+        "eso137.image-0",
+        "eso137.selfcal-d1.image",
+        "eso137.selfcal-p1.image",
+        "eso137.selfcal-ap1.image",
+    ]
+    assert "![eso137.plot-image](../out/eso137-image.png)" in report
 
 
 def test_resume_runs_nothing(run):

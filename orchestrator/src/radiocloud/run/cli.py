@@ -2,6 +2,7 @@
 
     rc-run RECIPE.yml [MORE.yml ...] [RECIPE-NAME] [name=value ...] [options]
     rc-run doc RECIPE.yml [MORE.yml ...] [RECIPE-OR-CAB-NAME]
+    rc-run report RUN_DIR
 
 Files are merged in order after radiocloud's own cabs (``radiocloud/run/cabs/*.yml``), so a
 recipe can use ``cab: rc-image`` without including anything, and may redefine a cab. The
@@ -25,6 +26,7 @@ from radiocloud.run import backends, provenance
 from radiocloud.run.execute import Executor
 from radiocloud.run.loader import load
 from radiocloud.run.recipe import Configuration, Recipe
+from radiocloud.run.report import write_report
 from radiocloud.run.runner import ValidationFailed, Walk, run_dir_for
 from radiocloud.run.schema import parse_value
 from radiocloud.run.selection import Selection
@@ -40,6 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if argv[:1] == ["doc"]:
             return doc(argv[1:])
+        if argv[:1] == ["report"]:
+            return report(argv[1:])
         return run(argv)
     except KeyboardInterrupt:
         print("rc-run: interrupted", file=sys.stderr)
@@ -185,12 +189,12 @@ def _execute(
     try:
         walk.recipe(recipe, params, name, walk.selection)
     except KeyboardInterrupt:
-        record.finish("interrupted", time.perf_counter() - started)
+        _finish(record, "interrupted", started)
         raise
     except BaseException:
-        record.finish("failed", time.perf_counter() - started)
+        _finish(record, "failed", started)
         raise
-    record.finish("succeeded", time.perf_counter() - started)
+    _finish(record, "succeeded", started)
     counts = walk.executor.counts
     print(
         f"rc-run: '{name}' succeeded in {time.perf_counter() - started:.1f} s: "
@@ -198,6 +202,25 @@ def _execute(
         f"logs and provenance in {run_dir}",
         file=sys.stderr,
     )
+    return 0
+
+
+def _finish(record: provenance.RunRecord, status: str, started: float) -> None:
+    """Close the run's record and write its report (a report that fails is only a warning)."""
+    record.finish(status, time.perf_counter() - started)
+    try:
+        write_report(record.run_dir)
+    except Exception as error:  # the run's outcome must not depend on its report
+        print(f"rc-run: warning: no report.md ({error})", file=sys.stderr)
+
+
+def report(argv: list[str]) -> int:
+    """``rc-run report RUN_DIR``: (re)write the run's report.md from its provenance."""
+    if len(argv) != 1 or not (Path(argv[0]) / "provenance.json").is_file():
+        raise ValidationFailed(
+            ["rc-run report RUN_DIR: give a run directory (with provenance.json)"]
+        )
+    print(write_report(Path(argv[0])))
     return 0
 
 

@@ -1,0 +1,51 @@
+"""rc-run's run report: built from the provenance record and the products it names."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+from astropy.io import fits
+
+from radiocloud.run.report import write_report
+
+
+def test_report_measures_images_flags_and_steps(tmp_path):
+    rng = np.random.default_rng(1)
+    residual = rng.normal(0.0, 0.002, (256, 256)).astype(np.float32)  # rms 2 mJy
+    image = residual.copy()
+    image[128, 128] += 1.0  # a 1 Jy peak: dynamic range about 500
+    fits.writeto(tmp_path / "im-image.fits", image)
+    fits.writeto(tmp_path / "im-residual.fits", residual)
+    flags = {"before": {"total": {"fraction": 0.01}}, "after": {"total": {"fraction": 0.25}}}
+    (tmp_path / "flags.json").write_text(json.dumps(flags))
+    (tmp_path / "p.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    run = tmp_path / "run"
+    run.mkdir()
+    record = {
+        "recipe": "r",
+        "status": "succeeded",
+        "elapsed_s": 3.5,
+        "cwd": str(tmp_path),
+        "command": ["rc-run", "r.yml", "x=1"],
+        "steps": {
+            "r.flag": {"status": "ok", "seconds": 1.5, "peak_rss_mib": 321.0, "exit_code": 0,
+                       "outputs": {"flags.json": "sha256:x"}},
+            "r.image": {"status": "ok", "seconds": 2.0, "peak_rss_mib": 512.5, "exit_code": 0,
+                        "outputs": {"im-image.fits": "sha256:y", "im-residual.fits": "sha256:z"}},
+            "r.plot": {"status": "ok", "params": {"output": "p.png"}, "outputs": {}},
+            "r.never": {"status": "skipped", "reason": "tagged never"},
+        },
+    }  # fmt: skip
+    (run / "provenance.json").write_text(json.dumps(record))
+    text = write_report(run).read_text()
+    assert "| r.flag | ok | 1.5 | 321 | 0 |" in text
+    assert "| r.never | skipped |  |  |  |" in text
+    assert "| r.flag | 1.00% | 25.00% |" in text
+    row = next(line for line in text.splitlines() if line.startswith("| r.image | im-image"))
+    peak, rms, dr = (float(v) for v in row.strip("|").split("|")[2:5])
+    assert abs(peak - 1.0) < 0.01  # printed to 4 significant digits
+    assert abs(rms - 0.002) < 0.0001  # the residual's robust rms, not inflated by the source
+    assert abs(dr - 500) < 25
+    assert "![r.plot](../p.png)" in text
+    assert "rc-run r.yml x=1" in text
