@@ -10,7 +10,9 @@ The run. The same command line as tests/recipes/test_eso137.py, from the workspa
 ``rc-run recipes/eso137.yml ms=obs.ms prefix=out/eso137 init-model.path=obs.truth/skymodel.txt
 init-model.brightest=N --run-dir run`` with N every component of the truth list (the test's
 1000 is more than it has), plus ``imaging.size=`` / ``imaging.scale=`` when ``--size`` /
-``--scale`` are given (else the recipe's defaults, 1024 x 3asec). Everything runs in
+``--scale`` are given (else the recipe's defaults, 1024 x 3asec) and any ``--set PARAM=VALUE``
+(at 64 x 256 the recipe's default 2 GiB budget is too small for rc-calibrate's delay solve,
+which asks for 7.1 GiB: ``--set memory-budget=8GiB``). Everything runs in
 ``--workdir`` (default a temporary folder, removed at the end unless ``--keep``; a folder
 given is kept), with each command's stdout and stderr as ``rc-simulate.*`` and ``rc-run.*``.
 
@@ -80,7 +82,7 @@ def science(prefix: Path) -> dict:
     }
 
 
-def steps_of(record: dict) -> dict:
+def steps_of(record: dict, cwd: Path) -> dict:
     out = {}
     for name, entry in record.get("steps", {}).items():
         out[name] = {
@@ -92,7 +94,11 @@ def steps_of(record: dict) -> dict:
         }
         if entry.get("status") == "failed":
             out[name]["argv"] = shlex.join(entry.get("argv") or [])
-            out[name]["log_tail"] = tail(Path(entry.get("log", "")), 15)
+            log_tail = tail(cwd / entry.get("log", ""), 15)  # the log's path is rc-run's cwd's
+            out[name]["log_tail"] = log_tail
+            out[name]["error"] = next(
+                (ln for ln in reversed(log_tail.splitlines()) if "error" in ln.lower()), None
+            )
     return out
 
 
@@ -116,6 +122,8 @@ def table(result: dict) -> str:
         wall = f"{s['seconds']:.1f}" if s.get("seconds") is not None else "-"
         rss = f"{s['peak_rss_mib']:.0f}" if s.get("peak_rss_mib") is not None else "-"
         rows.append(f"{name.removeprefix('eso137.'):<32} {s['status']:<8} {wall:>9} {rss:>9}")
+        if s.get("error"):
+            rows.append(f"  {s['error']}")
     t = result["totals"]
     rows.append(f"{'steps (sum)':<32} {'':<8} {t['steps_s']:>9.1f} {t['max_peak_rss_mib']:>9.0f}")
     rows.append(f"{'rc-run total wall':<32} {result['run']['status']:<8} {t['wall_s']:>9.1f}")
@@ -146,6 +154,9 @@ def main() -> None:
     parser.add_argument("--integrations", type=int, default=None,
                         help="default 300 (120 --small)")  # fmt: skip
     parser.add_argument("--seed", type=int, default=0, help="rc-simulate --seed")
+    parser.add_argument("--set", action="append", default=[], metavar="PARAM=VALUE",
+                        help="another recipe parameter for rc-run, e.g. memory-budget=8GiB "
+                        "(repeatable)")  # fmt: skip
     parser.add_argument("--size", type=int, default=None,
                         help="imaging.size in pixels (default: the recipe's)")  # fmt: skip
     parser.add_argument("--scale", default=None, help="imaging.scale (default: the recipe's)")
@@ -199,13 +210,14 @@ def bench(args, config: dict, workdir: Path, commit: str | None) -> dict:
         run_cmd.append(f"imaging.size={args.size}")
     if args.scale is not None:
         run_cmd.append(f"imaging.scale={args.scale}")
+    run_cmd += args.set
     run_cmd += ["--run-dir", "run"]
     log(f"running: {shlex.join(run_cmd)}")
     started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     run = measure(run_cmd, workdir / "rc-run", args.timeout)
     record_path = workdir / "run" / "provenance.json"
     record = json.loads(record_path.read_text()) if record_path.exists() else {}
-    steps = steps_of(record)
+    steps = steps_of(record, workdir)
     ran = [s for s in steps.values() if s.get("seconds") is not None]
     obs = manifest.get("observation", {})
     result = {
@@ -217,6 +229,7 @@ def bench(args, config: dict, workdir: Path, commit: str | None) -> dict:
             "image_size": args.size or "recipe default",
             "image_scale": args.scale or "recipe default",
             "init_model_components": n_comp,
+            "recipe_params_set": args.set,
         },
         "ms": {
             "rows": obs.get("n_rows"),
