@@ -114,6 +114,28 @@ def test_selected_step_sees_previous_of_an_unselected_one(cli, options) -> None:
     assert cli.lines() == ["b from-a"]
 
 
+def test_selected_step_sees_the_outputs_of_an_unselected_sub_recipe(cli) -> None:
+    cli.recipe(
+        """
+        lib:
+          recipes:
+            round:
+              inputs:
+                label: {dtype: str, required: true}
+              outputs:
+                note: {dtype: str, aliases: [say.text]}
+              steps:
+                say: {cab: append, params: {text: "note-{recipe.label}"}}
+        main:
+          steps:
+            first: {recipe: round, params: {label: one}}
+            second: {cab: append, params: {text: "got {previous.note}"}}
+        """
+    )
+    cli.ok("r.yml", "--step", "second")
+    assert cli.lines() == ["got note-one"]
+
+
 def test_selected_step_needing_a_file_only_an_unselected_step_makes_is_refused(cli) -> None:
     cli.recipe(
         """

@@ -249,12 +249,30 @@ class Walk:
             enabled, why = False, f"outputs {step.skip_if_outputs}"
         if not enabled:
             self._skipped(fq, why)
+            if step.recipe is not None:
+                values.update(self._outputs_of_skipped(step.recipe, values, fq, root))
             return values
         if step.recipe is not None:
             result = self.recipe(step.recipe, values, fq, selection, root)
             return {**values, **{k: v for k, v in result.items() if v is not _FAILED}}
         values.update(self._run_cab(step, values, fq, where))
         return values
+
+    def _outputs_of_skipped(
+        self, recipe: Recipe, values: Mapping[str, Any], fq: str, root: Scope
+    ) -> dict[str, Any]:
+        """The outputs a skipped sub-recipe step would have (its steps evaluated, none run), so
+        later steps can still name them (``--step selfcal-p1:`` uses selfcal-d1's model)."""
+        quiet = Walk(dry=True, selection=Selection(nothing=True), echo=lambda line: None)
+        try:
+            result = quiet.recipe(recipe, values, fq, quiet.selection, root)
+        except RadiocloudError:
+            return {}  # reported where it matters: when the step runs
+        return {
+            name: value
+            for name, value in result.items()
+            if name in recipe.outputs and value is not _FAILED and not is_unset(value)
+        }
 
     def _step_raw(self, recipe: Recipe, scope: Scope, step: Step, where: str) -> dict[str, Any]:
         """A step's unevaluated parameters: its own, then set from above, then cab defaults."""

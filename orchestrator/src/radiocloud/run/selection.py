@@ -23,9 +23,12 @@ class Selection:
     steps: tuple[str, ...] = ()
     skip_steps: tuple[str, ...] = ()
     everything: bool = False  # inside a step chosen as a whole: all but `never`
+    nothing: bool = False  # inside a step that does not run: every step only evaluated
 
     def plan(self, recipe: Recipe, fqname: str) -> dict[str, tuple[bool, str, Selection]]:
         """For each step label: (runs?, why not, the selection inside it)."""
+        if self.nothing:
+            return {label: (False, "its recipe step is skipped", self) for label in recipe.steps}
         labels = list(recipe.steps)
         chosen, inner = self._ranges(labels, fqname)
         skipped = {s for s in self.skip_steps if "." not in s}
