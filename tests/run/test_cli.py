@@ -896,6 +896,26 @@ def test_failing_step_stops_the_run(cli) -> None:
     assert "main.c" not in record["steps"]
 
 
+def test_a_step_that_exits_0_without_its_declared_output_fails(cli) -> None:
+    cli.recipe(
+        """
+        cabs:
+          forgetful:
+            command: "true"
+            outputs:
+              made: {dtype: File, default: made.txt}
+        main:
+          steps:
+            a: {cab: forgetful}
+            b: {cab: append, params: {text: b}}
+        """
+    )
+    stderr = cli.fails("r.yml", "--run-dir", "D", code=1)
+    assert "step 'main.a' exited 0 but did not produce made=made.txt" in stderr
+    assert not (cli.root / "out.txt").exists()
+    assert cli.provenance("D")["steps"]["main.a"]["status"] == "failed"
+
+
 def test_cab_policies_render_the_command_line(cli) -> None:
     cli.recipe(
         """

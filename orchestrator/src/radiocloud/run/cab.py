@@ -43,7 +43,7 @@ from typing import Any
 
 from radiocloud.run.formula import UNSET, is_unset
 from radiocloud.run.loader import RecipeError
-from radiocloud.run.schema import Parameter, check_policies, parse_schema
+from radiocloud.run.schema import Parameter, check_keys, check_policies, parse_schema
 from radiocloud.run.wranglers import Wrangler, parse_wranglers
 
 CAB_KEYS = [
@@ -157,9 +157,7 @@ def parse_cab(name: str, spec: Any, origin: str = "<config>") -> Cab:
     where = f"{origin}: cabs.{name}"
     if not isinstance(spec, Mapping):
         raise RecipeError(f"{where}: a cab must be a mapping with a command; fix it")
-    unknown = [k for k in spec if k not in CAB_KEYS]
-    if unknown:
-        raise RecipeError(f"{where}: unknown cab key '{unknown[0]}'; use {', '.join(CAB_KEYS)}")
+    check_keys(spec, CAB_KEYS, where, "cab key")
     flavour = spec.get("flavour")
     kind = flavour.get("kind") if isinstance(flavour, Mapping) else flavour
     if kind not in (None, "binary"):

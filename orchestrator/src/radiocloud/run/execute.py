@@ -53,12 +53,7 @@ class Executor:
 
     def run(self, cab: Cab, values: Mapping[str, Any], argv: list[str], fq: str) -> dict[str, Any]:
         """Run (or resume) the step ``fq``; the output values its wranglers parsed."""
-        inputs = {
-            path: provenance.digest(path)
-            for name, param in cab.inputs.items()
-            if param.dtype.is_path
-            for path in paths(values.get(name))
-        }
+        inputs = {path: provenance.digest(path) for path in file_paths(cab.inputs, values)}
         self.record.touch(inputs)
         key = provenance.step_key(argv)
         entry: dict[str, Any] = {
@@ -79,19 +74,14 @@ class Executor:
         self.say(f"> {fq}: {' '.join(argv)}")
         wrangling = self._dispatch(cab, argv, fq, entry)
         entry["parsed"] = wrangling.outputs
-        created = [
-            p
-            for name, param in cab.params.items()
-            if creates(param)
-            for p in paths(values.get(name))
-        ]
+        created = file_paths(cab.params, values, creates)
         entry["outputs"] = outputs = {path: provenance.digest(path) for path in created}
         self.record.touch(outputs)
         missing = [
             f"{name}={path}"
             for name, param in cab.outputs.items()
-            if param.dtype.is_path and param.must_exist is not False
-            for path in paths(values.get(name))
+            if param.must_exist is not False
+            for path in file_paths({name: param}, values)
             if not os.path.exists(path)
         ]
         if missing:
@@ -190,7 +180,7 @@ class Executor:
 def _prepare_outputs(cab: Cab, values: Mapping[str, Any]) -> None:
     """Make the directories of outputs marked ``mkdir`` and remove those ``remove_if_exists``."""
     for name, param in cab.params.items():
-        for path in paths(values.get(name)) if param.dtype.is_path else ():
+        for path in file_paths({name: param}, values):
             if param.remove_if_exists and os.path.lexists(path):
                 if os.path.isdir(path) and not os.path.islink(path):
                     shutil.rmtree(path)
@@ -204,6 +194,20 @@ def _prepare_outputs(cab: Cab, values: Mapping[str, Any]) -> None:
 def creates(param: Parameter) -> bool:
     """A path the step writes: an output, or an input that need not exist (``rc-simulate OUT``)."""
     return param.dtype.is_path and (param.output or param.must_exist is False)
+
+
+def file_paths(
+    params: Mapping[str, Parameter],
+    values: Mapping[str, Any],
+    keep: Callable[[Parameter], bool] = lambda param: True,
+) -> list[str]:
+    """The paths held in ``values`` by the file-typed ``params`` that ``keep`` accepts."""
+    return [
+        path
+        for name, param in params.items()
+        if param.dtype.is_path and keep(param)
+        for path in paths(values.get(name))
+    ]
 
 
 def paths(value: Any) -> list[str]:

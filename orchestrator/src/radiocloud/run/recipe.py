@@ -38,7 +38,7 @@ from typing import Any
 from radiocloud.run.cab import Cab, parse_cab
 from radiocloud.run.formula import UNSET, FormulaError, is_unset, references
 from radiocloud.run.loader import RecipeError
-from radiocloud.run.schema import DType, Parameter, parse_schema
+from radiocloud.run.schema import DType, Parameter, check_keys, parse_schema
 
 NON_RECIPE_KEYS = ("cabs", "lib", "opts", "vars", "config")
 RECIPE_KEYS = [
@@ -183,19 +183,15 @@ class Configuration:
         origin = getattr(spec, "origin", self.origin)
         if not isinstance(spec, Mapping):
             raise RecipeError(f"{origin}: {name}: a recipe must be a mapping with steps; fix it")
-        unknown = [k for k in spec if k not in RECIPE_KEYS]
-        if unknown:
-            raise RecipeError(
-                f"{origin}: {name}: unknown recipe key '{unknown[0]}'; use {', '.join(RECIPE_KEYS)}"
-            )
+        check_keys(spec, RECIPE_KEYS, f"{origin}: {name}", "recipe key")
         recipe = Recipe(
             name=str(spec.get("name") or name),
             origin=origin,
             info=str(spec.get("info") or ""),
             inputs=parse_schema(spec.get("inputs"), f"{name}.inputs", origin),
             outputs=parse_schema(spec.get("outputs"), f"{name}.outputs", origin, output=True),
-            defaults=_flatten(spec.get("defaults") or {}),
-            assign=_flatten(spec.get("assign") or {}),
+            defaults=flatten(spec.get("defaults") or {}),
+            assign=flatten(spec.get("assign") or {}),
             assign_based_on=dict(spec.get("assign_based_on") or {}),
         )
         steps = spec.get("steps") or {}
@@ -214,11 +210,7 @@ class Configuration:
         where = f"{origin}: {fq}"
         if not isinstance(spec, Mapping):
             raise RecipeError(f"{where}: a step must be a mapping with a cab or recipe; fix it")
-        unknown = [k for k in spec if k not in STEP_KEYS]
-        if unknown:
-            raise RecipeError(
-                f"{where}: unknown step key '{unknown[0]}'; use {', '.join(STEP_KEYS)}"
-            )
+        check_keys(spec, STEP_KEYS, where, "step key")
         if spec.get("skip_if_outputs") not in (None, "exist", "fresh"):
             raise RecipeError(f"{where}: skip_if_outputs must be 'exist' or 'fresh'")
         if ("cab" in spec) == ("recipe" in spec):
@@ -227,10 +219,10 @@ class Configuration:
         step = Step(
             label=label,
             origin=origin,
-            params=_flatten(spec.get("params") or {}),
+            params=flatten(spec.get("params") or {}),
             skip=spec.get("skip", False),
             skip_if_outputs=spec.get("skip_if_outputs"),
-            assign=_flatten(spec.get("assign") or {}),
+            assign=flatten(spec.get("assign") or {}),
             assign_based_on=dict(spec.get("assign_based_on") or {}),
             tags=(tags,) if isinstance(tags, str) else tuple(tags),
             info=str(spec.get("info") or ""),
@@ -277,9 +269,7 @@ def _for_loop(spec: Any, origin: str, name: str) -> ForLoop | None:
     where = f"{origin}: {name}.for_loop"
     if not isinstance(spec, Mapping) or "var" not in spec or "over" not in spec:
         raise RecipeError(f"{where}: needs 'var' and 'over'; e.g. {{var: band, over: bands}}")
-    unknown = [k for k in spec if k not in FOR_LOOP_KEYS]
-    if unknown:
-        raise RecipeError(f"{where}: unknown key '{unknown[0]}'; use {', '.join(FOR_LOOP_KEYS)}")
+    check_keys(spec, FOR_LOOP_KEYS, where, "key")
     scatter = spec.get("scatter", 0)
     if isinstance(scatter, bool) or not isinstance(scatter, int):
         raise RecipeError(f"{where}.scatter: expected an int (-1: all at once), got {scatter!r}")
@@ -296,7 +286,7 @@ def _bind_aliases(recipe: Recipe, section: Mapping, origin: str, name: str) -> N
     wanted: dict[str, list[str]] = {}
     for param in recipe.params.values():
         wanted.setdefault(param.name, []).extend(param.aliases)
-    for key, targets in _flatten(section).items():
+    for key, targets in flatten(section).items():
         wanted.setdefault(key, []).extend([targets] if isinstance(targets, str) else targets)
     for param_name, targets in wanted.items():
         for target in targets:
@@ -413,23 +403,25 @@ def _assigned(assign: Mapping, assign_based_on: Mapping) -> set[str]:
     names = {n.split(".")[0] for n in assign}
     for cases in assign_based_on.values():
         for assignments in (cases or {}).values():
-            names |= {n.split(".")[0] for n in _flatten(assignments or {})}
+            names |= {n.split(".")[0] for n in flatten(assignments or {})}
     return names
 
 
-def _flatten(mapping: Mapping, prefix: str = "") -> dict[str, Any]:
-    """Nested mappings as dotted keys (``{a: {b: 1}}`` -> ``{"a.b": 1}``)."""
+def flatten(mapping: Any, prefix: str = "") -> dict[str, Any]:
+    """Nested mappings as dotted keys (``{a: {b: 1}}`` -> ``{"a.b": 1}``); not a mapping: {}."""
+    if not isinstance(mapping, Mapping):
+        return {}
     flat: dict[str, Any] = {}
     for key, value in mapping.items():
         if isinstance(value, Mapping) and value:
-            flat.update(_flatten(value, f"{prefix}{key}."))
+            flat.update(flatten(value, f"{prefix}{key}."))
         else:
             flat[f"{prefix}{key}"] = value
     return flat
 
 
 def _regroup(params: dict[str, Any], step: Step) -> dict[str, Any]:
-    """Undo :func:`_flatten` where a parameter itself takes a mapping (a Dict or Any)."""
+    """Undo :func:`flatten` where a parameter itself takes a mapping (a Dict or Any)."""
     out: dict[str, Any] = {}
     for key, value in params.items():
         parts = key.split(".")

@@ -20,10 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from radiocloud.core.errors import BadInputError, RadiocloudError
-from radiocloud.run.execute import Executor, StepFailed, creates, paths
+from radiocloud.run.execute import Executor, StepFailed, creates, file_paths, paths
 from radiocloud.run.formula import UNSET, FormulaError, UnknownNameError, evaluate, is_unset
 from radiocloud.run.loader import RecipeError
-from radiocloud.run.recipe import Recipe, Step
+from radiocloud.run.recipe import Recipe, Step, flatten
 from radiocloud.run.schema import Parameter, TypeMismatch, check
 from radiocloud.run.scope import Scope, nested
 from radiocloud.run.selection import Selection
@@ -101,7 +101,7 @@ class Walk:
                 raise RecipeError(
                     f"{where}.assign_based_on.{var}: no case for {value!r} and no DEFAULT; add one"
                 )
-            chosen.update(_flat(case))
+            chosen.update(flatten(case))
         return chosen
 
     def _with_assignments(self, scope: Scope, step: Step, where: str) -> Scope:
@@ -367,9 +367,7 @@ class Walk:
         if command is _FAILED or is_unset(command):
             return {}
         argv = cab.argv(values, command)
-        for name, param in cab.params.items():
-            if creates(param):
-                self.produced.update(paths(values.get(name)))
+        self.produced.update(file_paths(cab.params, values, creates))
         if self.executor is None:
             return {}
         parsed = self.executor.run(cab, values, argv, fq)
@@ -435,7 +433,7 @@ def _expand_groups(values: dict[str, Any], schema: Mapping[str, Parameter]) -> d
     out = {k: v for k, v in values.items() if not (k not in schema and isinstance(v, Mapping))}
     for name, value in values.items():
         if name not in schema and isinstance(value, Mapping):
-            for key, item in _flat(value, f"{name}.").items():
+            for key, item in flatten(value, f"{name}.").items():
                 out.setdefault(key, item)
     return out
 
@@ -445,39 +443,16 @@ def _relative(fqname: str) -> list[str]:
     return [re.sub(r"\[\d+\]$", "", label) for label in fqname.split(".")[1:]]
 
 
-def _flat(mapping: Any, prefix: str = "") -> dict[str, Any]:
-    if not isinstance(mapping, Mapping):
-        return {}
-    out: dict[str, Any] = {}
-    for key, value in mapping.items():
-        if isinstance(value, Mapping) and value:
-            out.update(_flat(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
-
-
 def _outputs_ready(step: Step, values: Mapping[str, Any]) -> bool:
     """Whether ``skip_if_outputs`` holds: every file output exists (and is newer than inputs)."""
     if not step.skip_if_outputs:
         return False
-    outputs = [
-        path
-        for name, param in step.cab.outputs.items()
-        if param.dtype.is_path
-        for path in paths(values.get(name))
-    ]
+    outputs = file_paths(step.cab.outputs, values)
     if not outputs or not all(os.path.exists(path) for path in outputs):
         return False
     if step.skip_if_outputs == "exist":
         return True
-    inputs = [
-        path
-        for name, param in step.cab.inputs.items()
-        if param.dtype.is_path
-        for path in paths(values.get(name))
-        if os.path.exists(path)
-    ]
+    inputs = [path for path in file_paths(step.cab.inputs, values) if os.path.exists(path)]
     oldest_output = min(os.path.getmtime(path) for path in outputs)
     return all(os.path.getmtime(path) <= oldest_output for path in inputs)
 

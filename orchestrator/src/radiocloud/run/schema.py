@@ -23,7 +23,7 @@ and otherwise refuses anything of the wrong type.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -233,12 +233,7 @@ def _shorthand(name: str, text: str, where: str, output: bool) -> Parameter:
 
 
 def _definition(name: str, spec: Mapping, where: str, output: bool) -> Parameter:
-    unknown = [k for k in spec if k not in FIELDS and k not in IGNORED_FIELDS]
-    if unknown:
-        raise RecipeError(
-            f"{where}: unknown key '{unknown[0]}' in a parameter definition; "
-            f"use {', '.join(FIELDS)}"
-        )
+    check_keys(spec, FIELDS, where, "parameter key", tolerated=IGNORED_FIELDS)
     try:
         dtype = parse_dtype(str(spec.get("dtype", "str")))
     except ValueError as error:
@@ -270,12 +265,23 @@ def _definition(name: str, spec: Mapping, where: str, output: bool) -> Parameter
     return param
 
 
+def check_keys(
+    mapping: Mapping,
+    allowed: Sequence[str],
+    where: str,
+    what: str,
+    *,
+    tolerated: Sequence[str] = (),
+) -> None:
+    """A RecipeError naming the first key of ``mapping`` that is not ``allowed`` (nor silently
+    ``tolerated``), and the keys to use instead."""
+    for key in mapping:
+        if key not in allowed and key not in tolerated:
+            raise RecipeError(f"{where}: unknown {what} '{key}'; use {', '.join(allowed)}")
+
+
 def check_policies(policies: Mapping, where: str) -> None:
-    unknown = [k for k in policies if k not in POLICIES]
-    if unknown:
-        raise RecipeError(
-            f"{where}: unknown policy '{unknown[0]}'; use one of {', '.join(POLICIES)}"
-        )
+    check_keys(policies, POLICIES, where, "policy")
 
 
 def _yaml_scalar(text: str) -> Any:
