@@ -87,7 +87,16 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from harness import copy_ms, logger, machine, measure, peer_exe, venv_tool, version_of
+from harness import (
+    copy_ms,
+    git_commit,
+    logger,
+    machine,
+    measure,
+    peer_exe,
+    venv_tool,
+    version_of,
+)
 
 log = logger("calibrate-bench")
 SEED = 7
@@ -431,12 +440,6 @@ def run_tool(tool: str, cmd: list[str], src: Path, workdir: Path, case: str, arg
         shutil.rmtree(copy, ignore_errors=True)
         clear(out)
     return result
-
-
-def git_commit() -> str | None:
-    """The workspace's commit (``-dirty`` if the tree has changes): rc-calibrate is young."""
-    cmd = ["git", "-C", str(Path(__file__).parent), "describe", "--always", "--dirty"]
-    return subprocess.run(cmd, capture_output=True, text=True).stdout.strip() or None
 
 
 def ratios(runs: dict) -> dict:

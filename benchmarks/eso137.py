@@ -37,7 +37,6 @@ import argparse
 import json
 import shlex
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -45,10 +44,9 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from harness import logger, machine, measure, tail, venv_tool
+from harness import REPO, git_commit, logger, machine, measure, tail, venv_tool
 
 log = logger("eso137-bench")
-REPO = Path(__file__).resolve().parent.parent
 RECIPE = REPO / "recipes" / "eso137.yml"
 FULL = {"antennas": 64, "channels": 256, "integrations": 300}
 SMALL = {"antennas": 16, "channels": 64, "integrations": 120}
@@ -138,11 +136,6 @@ def table(result: dict) -> str:
         rows.append(f"{name.removeprefix('eso137.'):<32} {r['peak_jy']:>9.4f} "
                     f"{r['residual_rms_jy']:>10.3e} {r['dynamic_range']:>8.1f}")  # fmt: skip
     return "\n".join(rows)
-
-
-def git_commit() -> str | None:
-    cmd = ["git", "-C", str(REPO), "describe", "--always", "--dirty"]
-    return subprocess.run(cmd, capture_output=True, text=True).stdout.strip() or None
 
 
 def main() -> None:

@@ -1,5 +1,6 @@
 """What every benchmark shares: running a tool in its own process and measuring it, finding
-the workspace's and the peers' executables, and describing the machine.
+the workspace's and the peers' executables, the workspace's commit (or the sources of an earlier
+one), and describing the machine.
 
 Benchmarks run as scripts (``.venv/bin/python benchmarks/<app>.py``), so this module is
 imported by its file name.
@@ -18,6 +19,7 @@ import threading
 import time
 from pathlib import Path
 
+REPO = Path(__file__).resolve().parent.parent
 PEERS = Path("/work/shared/peers/peers")
 GNU_TIME = Path("/usr/bin/time")
 
@@ -148,3 +150,29 @@ def machine() -> dict:
     except (OSError, ValueError):
         pass
     return info
+
+
+def git_commit() -> str | None:
+    """The workspace's commit (``-dirty`` if the tree has changes): the apps are young."""
+    cmd = ["git", "-C", str(REPO), "describe", "--always", "--dirty"]
+    return subprocess.run(cmd, capture_output=True, text=True).stdout.strip() or None
+
+
+def rc_source(workdir: Path, revision: str, sources: tuple[str, ...]) -> tuple[list[str], str]:
+    """A command prefix that runs our tools as of git ``revision`` (their ``sources``, e.g.
+    ``core/src``, exported with ``git archive`` and put first on PYTHONPATH, ahead of the
+    editable working tree), and the commit."""
+    rev = subprocess.run(["git", "-C", str(REPO), "rev-parse", f"{revision}^{{commit}}"],
+                         capture_output=True, text=True, check=True)  # fmt: skip
+    commit = rev.stdout.strip()
+    dest = workdir / f"src-{commit[:12]}"
+    if not dest.exists():
+        tmp = dest.with_name(dest.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        archive = subprocess.run(["git", "-C", str(REPO), "archive", commit, *sources],
+                                 capture_output=True, check=True)  # fmt: skip
+        subprocess.run(["tar", "-x", "-C", str(tmp)], input=archive.stdout, check=True)
+        tmp.rename(dest)
+    path = os.pathsep.join(str(dest / sub) for sub in sources)
+    return ["env", f"PYTHONPATH={path}"], commit

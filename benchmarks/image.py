@@ -79,7 +79,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import shlex
 import subprocess
@@ -88,7 +87,17 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from harness import logger, machine, measure, peer_exe, summary_line, venv_tool, version_of
+from harness import (
+    git_commit,
+    logger,
+    machine,
+    measure,
+    peer_exe,
+    rc_source,
+    summary_line,
+    venv_tool,
+    version_of,
+)
 
 log = logger("image-bench")
 SEED = 11
@@ -225,27 +234,6 @@ def fill(cmd: list[str], ms: Path, prefix: Path) -> list[str]:
     return [str(ms) if a == "{ms}" else str(prefix) if a == "{prefix}" else a for a in cmd]
 
 
-def rc_source(workdir: Path, revision: str) -> tuple[list[str], str]:
-    """A command prefix that runs rc-image as of git ``revision`` (the core, image and predict
-    sources, exported with ``git archive``, first on PYTHONPATH ahead of the editable working
-    tree), and the commit."""
-    repo = Path(__file__).resolve().parent.parent
-    rev = subprocess.run(["git", "-C", str(repo), "rev-parse", f"{revision}^{{commit}}"],
-                         capture_output=True, text=True, check=True)  # fmt: skip
-    commit = rev.stdout.strip()
-    dest = workdir / f"src-{commit[:12]}"
-    if not dest.exists():
-        tmp = dest.with_name(dest.name + ".tmp")
-        subprocess.run(["rm", "-rf", str(tmp)], check=True)
-        tmp.mkdir()
-        archive = subprocess.run(["git", "-C", str(repo), "archive", commit, *RC_SOURCES],
-                                 capture_output=True, check=True)  # fmt: skip
-        subprocess.run(["tar", "-x", "-C", str(tmp)], input=archive.stdout, check=True)
-        tmp.rename(dest)
-    path = os.pathsep.join(str(dest / sub) for sub in RC_SOURCES)
-    return ["env", f"PYTHONPATH={path}"], commit
-
-
 def warm_up(workdir: Path, args, wsclean: str, head: list[str]) -> None:
     """Numba caches compiled kernels on disk: one small run of each command on a tiny MS."""
     ms = workdir / "warmup.ms"
@@ -377,12 +365,6 @@ def ratios(rc: dict, peer: dict) -> dict:
     return out
 
 
-def git_commit() -> str | None:
-    """The workspace's commit (``-dirty`` if the tree has changes): rc-image is young."""
-    cmd = ["git", "-C", str(Path(__file__).parent), "describe", "--always", "--dirty"]
-    return subprocess.run(cmd, capture_output=True, text=True).stdout.strip() or None
-
-
 NOTES = [
     "wall_ratio, cpu_s_ratio, peak_rss_ratio, residual_rms_ratio = rc-image / WSClean (<1: "
     "rc-image faster, leaner, lower residual); peak_flux_rc_over_wsclean_max_dev = max over "
@@ -440,7 +422,7 @@ def main() -> None:
     facts = ms_facts(ms)
     head, rc_commit = [], None
     if args.rc_revision:
-        head, rc_commit = rc_source(workdir, args.rc_revision)
+        head, rc_commit = rc_source(workdir, args.rc_revision, RC_SOURCES)
     tools = commands(args, wsclean, size["size"], args.niter, head)
     if not args.no_warmup:
         warm_up(workdir, args, wsclean, head)

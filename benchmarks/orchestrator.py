@@ -54,7 +54,18 @@ import threading
 import time
 from pathlib import Path
 
-from harness import GNU_TIME, logger, machine, peer_exe, tail, venv_tool, version_of
+from harness import (
+    GNU_TIME,
+    REPO,
+    git_commit,
+    logger,
+    machine,
+    peer_exe,
+    rc_source,
+    tail,
+    venv_tool,
+    version_of,
+)
 
 log = logger("orchestrator-bench")
 RECIPE = "noop_recipe"
@@ -138,27 +149,6 @@ def commands(rc: list[str], stimela: str) -> dict[str, dict[str, list[str]]]:
 
 def fill(cmd: list[str], recipe: Path, run: Path) -> list[str]:
     return [str(recipe) if a == "{recipe}" else str(run) if a == "{run}" else a for a in cmd]
-
-
-def rc_source(workdir: Path, revision: str) -> tuple[list[str], str]:
-    """A command prefix that runs rc-run as of git ``revision`` (its core and orchestrator
-    sources, exported with ``git archive``, first on PYTHONPATH ahead of the editable working
-    tree), and the commit."""
-    repo = Path(__file__).resolve().parent.parent
-    rev = subprocess.run(["git", "-C", str(repo), "rev-parse", f"{revision}^{{commit}}"],
-                         capture_output=True, text=True, check=True)  # fmt: skip
-    commit = rev.stdout.strip()
-    dest = workdir / f"src-{commit[:12]}"
-    if not dest.exists():
-        tmp = dest.with_name(dest.name + ".tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-        archive = subprocess.run(["git", "-C", str(repo), "archive", commit, "core/src",
-                                  "orchestrator/src"], capture_output=True, check=True)  # fmt: skip
-        subprocess.run(["tar", "-x", "-C", str(tmp)], input=archive.stdout, check=True)
-        tmp.rename(dest)
-    path = os.pathsep.join(str(dest / sub) for sub in ("core/src", "orchestrator/src"))
-    return ["env", f"PYTHONPATH={path}"], commit
 
 
 def write_broken(workdir: Path, steps: int) -> dict[str, Path]:
@@ -354,15 +344,11 @@ def table(summary: dict, steps: int) -> str:
 # ---- versions -------------------------------------------------------------------------------
 
 
-def git_commit() -> dict:
+def source_state() -> dict:
     """The workspace's commit, and whether rc-run's sources differ from it."""
-    repo = Path(__file__).resolve().parent.parent
-    describe = subprocess.run(["git", "-C", str(repo), "describe", "--always", "--dirty"],
-                              capture_output=True, text=True).stdout.strip()  # fmt: skip
-    status = subprocess.run(["git", "-C", str(repo), "status", "--porcelain", "--",
+    status = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--",
                              "orchestrator", "core"], capture_output=True, text=True)  # fmt: skip
-    return {"commit": describe or None,
-            "orchestrator_or_core_modified": bool(status.stdout.strip())}  # fmt: skip
+    return {"commit": git_commit(), "orchestrator_or_core_modified": bool(status.stdout.strip())}
 
 
 def stimela_version(exe: str, cwd: Path) -> str | None:
@@ -420,7 +406,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.steps < 2:
         parser.error("--steps must be at least 2")
-    commit = git_commit()  # at the start: the workspace may move on while this runs
+    commit = source_state()  # at the start: the workspace may move on while this runs
     load_start = os.getloadavg()
 
     workdir = Path(args.workdir).resolve()
@@ -428,7 +414,7 @@ def main() -> None:
     recipes = {n: write_recipe(workdir / f"recipe-{n}.yml", n) for n in (1, args.steps)}
     prefix, rc_commit = [], None
     if args.rc_revision:
-        prefix, rc_commit = rc_source(workdir, args.rc_revision)
+        prefix, rc_commit = rc_source(workdir, args.rc_revision, ("core/src", "orchestrator/src"))
     rc = [*prefix, venv_tool("rc-run")]
     stimela = None if args.no_stimela else peer_exe("stimela", args.stimela, log)
     if stimela is None and not args.no_stimela:

@@ -49,14 +49,23 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shlex
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
-from harness import logger, machine, measure, peer_exe, summary_line, venv_tool, version_of
+from harness import (
+    git_commit,
+    logger,
+    machine,
+    measure,
+    peer_exe,
+    rc_source,
+    summary_line,
+    venv_tool,
+    version_of,
+)
 
 log = logger("plot-bench")
 SEED = 3
@@ -140,27 +149,6 @@ def fill(cmd: list[str], ms: Path, png: Path) -> list[str]:
     return [str(ms) if a == "{ms}" else str(png) if a == "{png}" else a for a in cmd]
 
 
-def rc_source(workdir: Path, revision: str) -> tuple[list[str], str]:
-    """A command prefix that runs rc-plot as of git ``revision`` (its core and plot sources,
-    exported with ``git archive``, first on PYTHONPATH ahead of the editable working tree),
-    and the commit."""
-    repo = Path(__file__).resolve().parent.parent
-    rev = subprocess.run(["git", "-C", str(repo), "rev-parse", f"{revision}^{{commit}}"],
-                         capture_output=True, text=True, check=True)  # fmt: skip
-    commit = rev.stdout.strip()
-    dest = workdir / f"src-{commit[:12]}"
-    if not dest.exists():
-        tmp = dest.with_name(dest.name + ".tmp")
-        subprocess.run(["rm", "-rf", str(tmp)], check=True)
-        tmp.mkdir()
-        archive = subprocess.run(["git", "-C", str(repo), "archive", commit, "core/src",
-                                  "apps/plot/src"], capture_output=True, check=True)  # fmt: skip
-        subprocess.run(["tar", "-x", "-C", str(tmp)], input=archive.stdout, check=True)
-        tmp.rename(dest)
-    path = os.pathsep.join(str(dest / sub) for sub in ("core/src", "apps/plot/src"))
-    return ["env", f"PYTHONPATH={path}"], commit
-
-
 def coloured_fraction(png: Path) -> float | None:
     """The fraction of the image's pixels with colour in them (RGB spread > 40 of 255): axes,
     labels and background are grey, so an empty plot scores about 0."""
@@ -237,12 +225,6 @@ def ratios(runs: dict) -> dict:
     return out
 
 
-def git_commit() -> str | None:
-    """The workspace's commit (``-dirty`` if the tree has changes): rc-plot is young."""
-    cmd = ["git", "-C", str(Path(__file__).parent), "describe", "--always", "--dirty"]
-    return subprocess.run(cmd, capture_output=True, text=True).stdout.strip() or None
-
-
 NOTES = [
     "points = rows x channels x correlations of the MS, flagged or not (none are flagged "
     "here); points_per_s = points / wall_s, wall_s of the whole process including Python "
@@ -292,7 +274,7 @@ def main() -> None:
     facts = ms_facts(ms)
     prefix, rc_commit = [], None
     if args.rc_revision:
-        prefix, rc_commit = rc_source(workdir, args.rc_revision)
+        prefix, rc_commit = rc_source(workdir, args.rc_revision, ("core/src", "apps/plot/src"))
     cases = commands(args, shadems, facts["antennas"], prefix)
     if not args.no_warmup:
         warm_up(workdir, cases)
