@@ -124,7 +124,7 @@ def solve(
     """Solve ``term`` from its statistics, starting at ``theta``."""
     stats, flags = _flag_antennas(term, stats, theta, geo, min_baselines)
     if initialise:
-        theta = term.initialise(theta, stats.S, geo, ref)
+        theta = term.initialise(theta, stats, geo, ref)
     samples = _reduce(stats.C, geo.fmap)
     chi2 = chi2_before = _chi2(term, theta, stats, geo)
     active = samples > 0

@@ -56,9 +56,36 @@ class Term:
         raise NotImplementedError
 
     @classmethod
-    def initialise(cls, theta, S, geo, ref) -> np.ndarray:
-        """A first estimate from the statistics before iterating (default: as given)."""
+    def initialise(cls, theta, stats, geo, ref) -> np.ndarray:
+        """A first estimate from the statistics (``stats.S``, ``stats.W``) before iterating
+        (default: as given)."""
         return theta
+
+
+def reference_baselines(S: np.ndarray, W: np.ndarray, geo, ref: int) -> np.ndarray:
+    """(time, freq interval, ant, feed) estimates of g_p conj(g_ref) from each antenna's
+    baselines to the reference antenna (V_pq ≈ g_p M_pq conj(g_q), so S/W over the interval
+    is g_p conj(g_q)); 1 for the reference antenna, 0 where there is no data to say.
+
+    A start for terms with a free phase: from unit gains, Gauss-Newton with block-diagonal
+    normal equations needs many iterations to unwind phases spread over the whole circle."""
+    starts = np.r_[0, np.flatnonzero(np.diff(geo.fmap)) + 1]
+    S = np.add.reduceat(S, starts, axis=1)
+    W = np.add.reduceat(W, starts, axis=1)
+    nfeed = int(geo.feeds.max()) + 1
+    est = np.zeros((S.shape[0], S.shape[1], geo.nant, nfeed), np.complex128)
+    est[:, :, ref] = 1.0
+    for b, (p, q) in enumerate(geo.pairs):
+        if ref not in (p, q) or p == q:
+            continue
+        other, conj = (p, False) if q == ref else (q, True)
+        for c, (fa, fb) in enumerate(geo.feeds):
+            if fa != fb:
+                continue
+            s, w = S[:, :, b, c], W[:, :, b, c]
+            ratio = np.where(w > 0, s / np.where(w > 0, w, 1.0), 0.0)
+            est[:, :, other, fa] = np.conj(ratio) if conj else ratio
+    return est
 
 
 def expand(values: np.ndarray, fmap: np.ndarray) -> np.ndarray:

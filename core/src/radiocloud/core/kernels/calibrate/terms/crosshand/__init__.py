@@ -55,7 +55,8 @@ class CrosshandPhase(Term):
         return np.where(jtj > 0, jtr / np.where(jtj > 0, jtj, 1), 0.0)
 
     @classmethod
-    def initialise(cls, theta, S, geo, ref):
+    def initialise(cls, theta, stats, geo, ref):
+        S = stats.S
         theta = theta.copy()
         z = np.zeros(S.shape[:2], np.complex128)
         for c, (a, b) in enumerate(geo.feeds):

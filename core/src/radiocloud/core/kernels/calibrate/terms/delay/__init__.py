@@ -49,7 +49,8 @@ class Delay(Term):
         return theta - theta[:, :, ref : ref + 1]
 
     @classmethod
-    def initialise(cls, theta, S, geo, ref):
+    def initialise(cls, theta, stats, geo, ref):
+        S = stats.S
         theta = theta.copy()
         pairs, feeds, freq = geo.pairs, geo.feeds, geo.freq
         for fi in range(theta.shape[1]):

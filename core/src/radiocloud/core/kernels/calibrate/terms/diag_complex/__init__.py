@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from radiocloud.core.kernels.calibrate.terms.base import Term, expand
+from radiocloud.core.kernels.calibrate.terms.base import Term, expand, reference_baselines
 
 
 class DiagComplex(Term):
@@ -35,6 +35,12 @@ class DiagComplex(Term):
         r = g[:, :, ref : ref + 1]
         rot = np.where(np.abs(r) > 0, np.conj(r) / np.where(np.abs(r) > 0, np.abs(r), 1), 1)
         return cls.from_gains(g * rot)
+
+    @classmethod
+    def initialise(cls, theta, stats, geo, ref):
+        """Each antenna's gain from its baselines to the reference antenna."""
+        est = reference_baselines(stats.S, stats.W, geo, ref)
+        return np.where((est != 0)[..., None], cls.from_gains(est), theta)
 
     @classmethod
     def from_gains(cls, g):

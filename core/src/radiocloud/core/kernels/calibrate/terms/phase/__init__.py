@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from radiocloud.core.kernels.calibrate.terms.base import Term, expand
+from radiocloud.core.kernels.calibrate.terms.base import Term, expand, reference_baselines
 
 
 class Phase(Term):
@@ -23,6 +23,12 @@ class Phase(Term):
     @classmethod
     def reference(cls, theta, ref):
         return theta - theta[:, :, ref : ref + 1]
+
+    @classmethod
+    def initialise(cls, theta, stats, geo, ref):
+        """Each antenna's phase from its baselines to the reference antenna."""
+        est = reference_baselines(stats.S, stats.W, geo, ref)
+        return np.where((est != 0)[..., None], cls.from_gains(est), theta)
 
     @classmethod
     def from_gains(cls, g):
