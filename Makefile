@@ -17,7 +17,7 @@ demo: setup
 		--integration-time 8s --sky eso137 --seed 7 --overwrite
 	$(RUN) rc-run recipes/eso137.yml ms=$(DEMO_DIR)/eso137.ms prefix=$(DEMO_DIR)/out/eso137 \
 		init-model.path=$(DEMO_DIR)/eso137.truth/skymodel.txt init-model.brightest=1000 \
-		--run-dir $(DEMO_DIR)/run
+		truth-gains=$(DEMO_DIR)/eso137.truth/gains.zarr --run-dir $(DEMO_DIR)/run
 
 lint: setup
 	$(RUN) ruff check .

@@ -386,3 +386,83 @@ def test_rc_plot_draws_each_kind_of_file_in_its_own_way(gains, flag_summary, tmp
     assert png_size(tmp_path / "f.png") == (1000, 800)
     assert plot(gains, "-x", "TIME", "-y", "DATA:amp", "--output", tmp_path / "x.png") == 2
     assert "drop -x and -y" in capfd.readouterr().err
+
+
+# --- a gain table against true gains ---------------------------------------------------------
+
+
+def write_truth(path, table_path, ms, factor) -> None:
+    """True gains as rc-simulate writes them: the table's own chain at every integration and
+    channel of ``ms``, divided by ``factor`` (ant, feed)."""
+    import xarray as xr
+    from daskms.experimental.zarr import xds_to_zarr
+
+    from radiocloud.core.io.gaintable import chain_gains
+
+    with table(str(ms), ack=False) as t:
+        times = np.unique(t.getcol("TIME"))
+    with table(f"{ms}/SPECTRAL_WINDOW", ack=False) as t:
+        freq = t.getcol("CHAN_FREQ")[0]
+    terms, _ = read_gain_table(str(table_path))
+    net, _ = chain_gains(terms, times, freq)
+    ants = terms["G"].ant.values
+    truth = xr.Dataset(
+        {"gains": (("time", "chan", "ant", "corr"), net / factor)},
+        coords={"time": times, "chan": freq, "ant": ants, "corr": ["X", "Y"]},
+    )
+    import dask
+
+    dask.compute(xds_to_zarr([truth.chunk()], str(path)))
+
+
+def test_gains_against_the_truth_show_the_injected_errors(gains, small_ms, tmp_path):
+    """A truth that differs from the table by 10% in one antenna's amplitude and 5 degrees in
+    another's phase: the errors' rms are those, diluted by the other antennas' zeros."""
+    from radiocloud.core.io.gaintable import chain_gains
+    from radiocloud.plot.products import plot_gains_vs_truth
+
+    terms, _ = read_gain_table(str(gains))
+    nant = terms["G"].sizes["ant"]
+    factor = np.ones((nant, 2), complex)
+    factor[1] = 1.1
+    factor[2] = np.exp(1j * np.radians(5))
+    write_truth(tmp_path / "truth.zarr", gains, small_ms, factor)
+    written, summary = plot_gains_vs_truth(str(gains), str(tmp_path / "truth.zarr"),
+                                           str(tmp_path / "t.png"), size=(700, 500))  # fmt: skip
+    assert written == [str(tmp_path / "t.png")]
+    assert png_size(tmp_path / "t.png") == (700, 500)
+    with table(str(small_ms), ack=False) as t:
+        times = np.unique(t.getcol("TIME"))
+    with table(f"{small_ms}/SPECTRAL_WINDOW", ack=False) as t:
+        freq = t.getcol("CHAN_FREQ")[0]
+    _, flags = chain_gains(terms, times, freq)
+    valid = ~flags & ~flags[:, :, :1]
+    share = valid.sum(axis=(0, 1, 3)) / valid.sum()  # of each antenna in the statistics
+    assert share[FLAGGED_ANT] == 0
+    amp, phase = 10 * np.sqrt(share[1]), 5 * np.sqrt(share[2])
+    assert "amplitude scale 1.0000" in summary
+    assert f"errors rms {amp:.2f}%" in summary
+    assert f"phase rms {phase:.2f} deg" in summary
+
+
+def test_truth_of_other_antennas_or_with_no_gain_table_is_refused(gains, small_ms, tmp_path,
+                                                                 capfd):  # fmt: skip
+    from radiocloud.plot.products import plot_gains_vs_truth
+
+    from .conftest import plot
+
+    write_image(tmp_path / "img.fits")
+    assert plot(tmp_path / "img.fits", "--truth", tmp_path / "x.zarr") == 2
+    assert "--truth compares a gain table with true gains" in capfd.readouterr().err
+    with pytest.raises(DatasetNotFoundError, match="truth"):
+        plot_gains_vs_truth(str(gains), str(tmp_path / "none.zarr"), str(tmp_path / "t.png"))
+    import dask
+    import xarray as xr
+    from daskms.experimental.zarr import xds_to_zarr
+
+    other = xr.Dataset({"gains": (("time", "chan", "ant", "corr"), np.ones((2, 3, 2, 2)))},
+                       coords={"ant": ["a", "b"]})  # fmt: skip
+    dask.compute(xds_to_zarr([other.chunk()], str(tmp_path / "other.zarr")))
+    with pytest.raises(NotADatasetError, match="antennas"):
+        plot_gains_vs_truth(str(gains), str(tmp_path / "other.zarr"), str(tmp_path / "t.png"))
+    assert not (tmp_path / "t.png").exists()

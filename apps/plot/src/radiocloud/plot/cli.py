@@ -136,6 +136,14 @@ def plot(
         str | None,
         typer.Option(help="Also one self-contained HTML page of the plots (cursor read-out)."),
     ] = None,
+    truth: Annotated[
+        str | None,
+        typer.Option(
+            help="With a gain table: the true gains to compare it with (rc-simulate's "
+            "OBS.truth/gains.zarr); draws the errors of the table's chain against frequency "
+            "and time into --output."
+        ),
+    ] = None,
     size: Annotated[
         str | None,
         typer.Option(
@@ -158,7 +166,18 @@ def plot(
                 "file, drawn in its own way: drop -x and -y"
             )
         summary = RunSummary("rc-plot", read=dataset)
-        written = _plot_product(kind, dataset, output, _pair(size, "--size") if size else None)
+        sized = {"size": _pair(size, "--size")} if size else {}
+        if truth is not None:
+            if kind != "gains":
+                raise OptionError(
+                    f"--truth compares a gain table with true gains; '{dataset}' is a "
+                    f"{kind.replace('-', ' ')} file: drop --truth or give a gain table"
+                )
+            written, errors = products.plot_gains_vs_truth(dataset, truth, output, **sized)
+            summary.read += f" and {truth}"
+            summary.details.append(errors)
+        else:
+            written = _plot_product(kind, dataset, output, sized.get("size"))
         summary.written = ", ".join(written)
         summary.print()
         return

@@ -16,9 +16,11 @@ import json
 import os
 import shutil
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 import dask
+import numpy as np
 import xarray as xr
 import zarr
 from daskms.experimental.zarr import xds_from_zarr, xds_to_zarr
@@ -66,3 +68,72 @@ def read_gain_table(path: str) -> tuple[dict[str, xr.Dataset], dict]:
     attrs = dict(zarr.open_group(path, mode="r").attrs)
     terms = {name: xds_from_zarr(f"{path}/{name}")[0].load() for name in attrs["terms"]}
     return terms, json.loads(json.dumps(attrs))
+
+
+def chain_gains(
+    terms: dict[str, xr.Dataset], times: np.ndarray, freq: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The chain's gains at each of ``times`` (MJD seconds) and ``freq`` (Hz): the product of
+    the terms' gains (time, chan, ant, feed), each from the solution whose interval holds the
+    time and whose frequency bin is nearest, and whether any of them is flagged there. Only
+    solutions of the band holding ``freq``'s centre are used, and a term's first direction.
+
+    For comparing a table with the gains of the data it was solved on (their truth, when
+    simulated); applying a table to other data interpolates (rc-calibrate --load-from)."""
+    net = np.ones((len(times), len(freq)), np.complex128)[..., None, None]
+    flags = np.zeros(net.shape, bool)
+    centre = float(np.mean(freq))
+    for name, term in terms.items():
+        if "band_lo" in term.coords:
+            rows = (term.band_lo.values <= centre) & (centre <= term.band_hi.values)
+            if not rows.any():
+                raise ValueError(f"term {name} has no solutions at {centre / 1e6:.1f} MHz")
+            term = term.isel(gain_time=rows)
+        hi = term.gain_time_hi.values
+        order = np.argsort(hi)
+        ti = order[np.clip(np.searchsorted(hi[order], times), 0, len(hi) - 1)]
+        fi = np.abs(term.gain_freq.values[None, :] - freq[:, None]).argmin(axis=1)
+        gains = term.gains.values[:, :, :, 0, :][ti][:, fi]
+        net = net * gains
+        flags = flags | term.gain_flags.values[:, :, :, 0, :][ti][:, fi]
+    return net, flags
+
+
+@dataclass(frozen=True)
+class GainErrors:
+    """Solved gains against true ones (time, chan, ant, feed), the phase of the reference
+    antenna taken out of both and the solved ones divided by ``scale``, the median amplitude
+    ratio (selfcal without a flux calibrator keeps the data's own scale)."""
+
+    ratio: np.ndarray  # solved / true, referenced and scaled
+    valid: np.ndarray  # the solution and the reference antenna's are unflagged
+    scale: float
+
+    @property
+    def amplitude(self) -> np.ndarray:
+        """Relative amplitude errors of the valid solutions."""
+        return np.abs(self.ratio[self.valid]) - 1.0
+
+    @property
+    def phase_deg(self) -> np.ndarray:
+        return np.angle(self.ratio[self.valid], deg=True)
+
+    def summary(self) -> str:
+        amp, phase = self.amplitude, self.phase_deg
+        return (
+            f"amplitude scale {self.scale:.4f}; errors rms {100 * np.sqrt(np.mean(amp**2)):.2f}%"
+            f" (median |error| {100 * np.median(np.abs(amp)):.2f}%), phase rms "
+            f"{np.sqrt(np.mean(phase**2)):.2f} deg (median {np.median(np.abs(phase)):.2f} deg)"
+            f" over {100 * self.valid.mean():.0f}% of solutions"
+        )
+
+
+def compare_gains(solved, flags, truth, ref: int = 0) -> GainErrors:
+    """Solved gains (with their flags) against the true ones, all (time, chan, ant, feed)."""
+    ratio = solved / np.where(truth == 0, np.nan, truth)
+    ratio = ratio * np.exp(-1j * np.angle(ratio[:, :, ref : ref + 1]))
+    valid = ~flags & ~flags[:, :, ref : ref + 1] & np.isfinite(ratio)
+    if not valid.any():
+        raise ValueError("no unflagged solution to compare with the truth")
+    scale = float(np.median(np.abs(ratio[valid])))
+    return GainErrors(ratio / scale, valid, scale)

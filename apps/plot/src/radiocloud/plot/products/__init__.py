@@ -12,6 +12,7 @@ from radiocloud.plot.products.flags import KEYS as FLAG_SUMMARY_KEYS
 from radiocloud.plot.products.flags import plot_flag_summary
 from radiocloud.plot.products.gains import plot_gain_table
 from radiocloud.plot.products.image import plot_fits_image
+from radiocloud.plot.products.truth import plot_gains_vs_truth
 
 FITS_SUFFIXES = (".fits", ".fit", ".fts")
 SNIFF_BYTES = 1 << 20  # a flag summary larger than this is not looked into
@@ -47,4 +48,10 @@ def _is_flag_summary(text: bytes) -> bool:
     return isinstance(data, dict) and all(k in data for k in FLAG_SUMMARY_KEYS)
 
 
-__all__ = ["kind", "plot_fits_image", "plot_flag_summary", "plot_gain_table"]
+__all__ = [
+    "kind",
+    "plot_fits_image",
+    "plot_flag_summary",
+    "plot_gain_table",
+    "plot_gains_vs_truth",
+]
