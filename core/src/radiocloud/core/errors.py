@@ -51,6 +51,26 @@ class OutputNotWritableError(BadInputError, PermissionError):
     """An output location cannot be written."""
 
 
+class DatasetAccessError(BadInputError, PermissionError):
+    """A dataset exists but cannot be read with the credentials given (object stores)."""
+
+
+class DeltaError(BadInputError):
+    """A versioned dataset (delta-set) cannot be used as asked."""
+
+
+class DeltaParentMissingError(DeltaError, FileNotFoundError):
+    """The parent a delta-set was branched from is gone (moved, deleted, unreachable)."""
+
+
+class DeltaParentChangedError(DeltaError, ValueError):
+    """The parent of a delta-set no longer matches the fingerprint recorded at branch time."""
+
+
+class DeltaCycleError(DeltaError, ValueError):
+    """A delta-set's chain of parents leads back to itself."""
+
+
 class UnsupportedLayoutError(BadInputError, ValueError):
     """The data cannot be stored in the format asked for (e.g. ragged shapes in parquet)."""
 

@@ -113,7 +113,8 @@ def open_dataset(
     Parameters
     ----------
     url:
-        MS directory, zarr store or parquet dataset; a local path or an fsspec URL.
+        MS directory, zarr store, parquet dataset or delta-set (its merged view); a local
+        path or an fsspec URL.
     columns:
         Columns to read (default: all). Asking for a missing column is an error naming it.
     group_cols:
@@ -135,6 +136,12 @@ def open_dataset(
     """
     url = as_url(url, storage_options)
     fmt = detect_format(url)
+    if fmt == "delta":
+        from radiocloud.core.io.delta import open_delta
+
+        return open_delta(url, columns=columns, group_cols=group_cols, memory_budget=memory_budget,
+                          threads=threads, row_chunk=row_chunk, sort_by=sort_by,
+                          row_chunks=row_chunks, refuse_partial=refuse_partial)  # fmt: skip
     if row_chunks is not None and fmt != "ms":
         raise ValueError("row_chunks is for Measurement Sets only; rechunk other formats")
     wanted = None if columns is None else list(dict.fromkeys(columns))
@@ -206,6 +213,10 @@ def read_table(url: str | DatasetURL, subtable: str, *, storage_options=None) ->
     """
     url = as_url(url, storage_options)
     fmt = detect_format(url)
+    if fmt == "delta":
+        from radiocloud.core.io.deltaops import read_delta_table
+
+        return read_delta_table(url, subtable)
     store = url.store(subtable)
     if fmt == "ms":
         group = "__row__" if subtable in ROW_GROUPED_SUBTABLES else None

@@ -11,12 +11,18 @@ from typing import Literal
 
 from daskms.fsspec_store import DaskMSStore
 
-from radiocloud.core.errors import DatasetNotFoundError, NotADatasetError, OptionError
+from radiocloud.core.errors import (
+    DatasetAccessError,
+    DatasetNotFoundError,
+    NotADatasetError,
+    OptionError,
+)
 
-Format = Literal["ms", "zarr", "parquet"]
+Format = Literal["ms", "zarr", "parquet", "delta"]
 FORMATS: tuple[Format, ...] = ("ms", "zarr", "parquet")
 _SUFFIXES = {".ms": "ms", ".zarr": "zarr", ".parquet": "parquet", ".pq": "parquet"}
 _DASKMS_TYPES = {"casa": "ms", "zarr": "zarr", "parquet": "parquet"}
+DELTA_MANIFEST = "radiocloud-delta.json"  # what makes a folder a delta-set (io.delta)
 
 
 @dataclass(frozen=True)
@@ -40,10 +46,21 @@ class DatasetURL:
 
     def exists(self) -> bool:
         s = self.store()
-        return s.fs.exists(s.root)
+        return _exists(self, s.root)
 
     def __str__(self) -> str:
         return self.url
+
+
+def _exists(url: DatasetURL, root: str) -> bool:
+    """Whether ``root`` exists; an object store refusing the credentials is a clear error."""
+    try:
+        return url.store().fs.exists(root)
+    except PermissionError as exc:
+        raise DatasetAccessError(
+            f"cannot read '{url}': access denied ({exc}); check the credentials "
+            "(AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or the storage options)"
+        ) from exc
 
 
 def as_url(url: str | DatasetURL, storage_options: dict | None = None) -> DatasetURL:
@@ -67,8 +84,10 @@ def detect_format(url: str | DatasetURL) -> Format:
     """The format of an existing dataset, or a clear error if it is missing or not a dataset."""
     url = as_url(url)
     store = url.store()
-    if not store.fs.exists(store.root):
+    if not _exists(url, store.root):
         raise DatasetNotFoundError(f"dataset '{url}' does not exist: check the path")
+    if store.exists(DELTA_MANIFEST):
+        return "delta"
     if store.exists("table.dat"):
         if not store.exists("ANTENNA/table.dat"):
             raise NotADatasetError(
@@ -97,6 +116,10 @@ def list_subtables(url: str | DatasetURL, fmt: Format | None = None) -> list[str
     """Names of the subtables a dataset holds (ANTENNA, SPECTRAL_WINDOW, ...)."""
     url = as_url(url)
     fmt = fmt or detect_format(url)
+    if fmt == "delta":
+        from radiocloud.core.io.deltaops import list_delta_subtables
+
+        return list_delta_subtables(url)
     if fmt == "ms":
         from casacore.tables import table
 

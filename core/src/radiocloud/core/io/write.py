@@ -84,15 +84,22 @@ def _unmark(url: DatasetURL, columns: Sequence[str]) -> None:
 
 
 @contextlib.contextmanager
-def column_transaction(url: str | DatasetURL, columns: Sequence[str]) -> Iterator[None]:
+def column_transaction(
+    url: str | DatasetURL, columns: Sequence[str], *, commit: bool = True
+) -> Iterator[None]:
     """Mark ``columns`` of ``url`` as being written for the duration of the block.
 
     If the block raises (or the process dies), the mark stays and readers refuse the columns
-    with a message saying which run to repeat.
+    with a message saying which run to repeat. In a delta-set, the columns are recorded in its
+    manifest (``commit``) before the mark is cleared.
     """
     url = as_url(url)
     _mark(url, columns)
     yield
+    if commit and detect_format(url) == "delta":
+        from radiocloud.core.io.delta import commit as commit_delta
+
+        commit_delta(url, columns)
     _unmark(url, columns)
 
 
@@ -111,8 +118,12 @@ def write_columns(
     :func:`rewrite_parquet_main` for replacing a parquet dataset's main table whole.
     """
     url = as_url(url)
-    fmt = fmt or detect_format(url)
+    fmt = detect_format(url) if fmt in (None, "ms", "zarr") else fmt  # a delta-set wins
     columns = list(columns)
+    if fmt == "delta":
+        from radiocloud.core.io.delta import write_delta
+
+        return write_delta(datasets, url, columns)
     if fmt == "parquet":
         # dask-ms writes a parquet table whole, one file per row chunk: writing some columns
         # would replace the files holding all the others
@@ -161,7 +172,7 @@ def write_tables(
     fmt: Format,
 ) -> list:
     """The lazy writes of a whole dataset: the main table and each subtable, every column."""
-    main = [_as_dask(_with_partition_columns(ds)) for ds in main]
+    main = [_as_dask(_with_partition_columns(_without_delta_attrs(ds))) for ds in main]
     # Empty subtables are skipped: an MS gets the standard (empty) ones from its descriptor.
     subtables = {
         name: [_as_dask(ds.drop_vars("ROWID", errors="ignore")) for ds in dss]
@@ -218,6 +229,17 @@ def _check_parquet_shapes(datasets: Sequence[xr.Dataset]) -> None:
                 f"parquet keeps one shape per column, but {name} has shapes "
                 f"{sorted(shapes)} (SPWs of different widths): write .zarr or .ms instead"
             )
+
+
+def _without_delta_attrs(ds: xr.Dataset) -> xr.Dataset:
+    """A delta-set's merged view tags partitions with their group; a new dataset needs not."""
+    from radiocloud.core.io.deltaindex import GROUP_ATTR
+
+    if GROUP_ATTR not in ds.attrs:
+        return ds
+    ds = ds.copy()
+    ds.attrs = {k: v for k, v in ds.attrs.items() if k != GROUP_ATTR}
+    return ds
 
 
 def _with_partition_columns(ds: xr.Dataset) -> xr.Dataset:

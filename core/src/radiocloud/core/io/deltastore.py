@@ -1,0 +1,201 @@
+"""The zarr arrays of a delta-set: its row index and its columns, read and written by row key.
+
+Every task opens the arrays it needs itself (a :class:`Target` is a small picklable address),
+so the graphs run on threads or distributed workers alike. Writes to one zarr chunk from two
+tasks take turns: a file lock per chunk for local delta-sets, a lock per process on object
+stores (there, concurrent writers in several processes must write whole chunks).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import dask.array as da
+import numpy as np
+import zarr
+
+from radiocloud.core.errors import ColumnError
+from radiocloud.core.io.store import DatasetURL
+
+INDEX_CHUNK = 1 << 20
+CHUNK_BYTES = 1 << 25  # rows per zarr chunk of a column: about 32 MiB of cells
+_THREAD_SYNC: dict[str, zarr.ThreadSynchronizer] = {}
+_SYNC_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True)
+class Target:
+    """A zarr array inside a delta-set: ``path`` under its root."""
+
+    url: str
+    storage_options: tuple
+    path: str
+
+    @classmethod
+    def at(cls, url: DatasetURL, path: str) -> Target:
+        return cls(url.url, tuple(sorted(_freeze(url.storage_options).items())), path)
+
+    @classmethod
+    def column(cls, url: DatasetURL, gi: int, column: str) -> Target:
+        return cls.at(url, f"MAIN/g{gi}/{column}/data")
+
+    def mask(self) -> Target:
+        return Target(self.url, self.storage_options, self.path.rsplit("/", 1)[0] + "/written")
+
+    def dataset_url(self) -> DatasetURL:
+        return DatasetURL(self.url, _thaw(dict(self.storage_options)))
+
+    def store(self):
+        url = self.dataset_url()
+        s = url.store()
+        if url.is_local:
+            return zarr.DirectoryStore(s.root)
+        return zarr.storage.FSStore(s.root, fs=s.fs)
+
+    def open(self, mode: str = "r"):
+        sync = _synchronizer(self.dataset_url()) if mode != "r" else None
+        return zarr.open_array(self.store(), path=self.path, mode=mode, synchronizer=sync)
+
+
+def _freeze(options: dict) -> dict:
+    return {k: (tuple(sorted(_freeze(v).items())) if isinstance(v, dict) else v)
+            for k, v in options.items()}  # fmt: skip
+
+
+def _thaw(options: dict) -> dict:
+    return {k: (_thaw(dict(v)) if isinstance(v, tuple) and v and isinstance(v[0], tuple) else v)
+            for k, v in options.items()}  # fmt: skip
+
+
+def _synchronizer(url: DatasetURL):
+    if url.is_local:
+        return zarr.ProcessSynchronizer(f"{url.store().root}/.locks")
+    with _SYNC_LOCK:
+        return _THREAD_SYNC.setdefault(url.url, zarr.ThreadSynchronizer())
+
+
+# -- the index ------------------------------------------------------------------------------
+
+
+def write_index(url: DatasetURL, groups: list[dict]) -> None:
+    """GROUP and POSITION of every row key, and each group's keys (ROWID, FIELD_ID, ...)."""
+    root = zarr.open_group(Target.at(url, "").store(), mode="a")
+    index = root.require_group("INDEX")
+    size = max(int(g["ROWID"].max()) + 1 for g in groups if len(g["ROWID"]))
+    group_of = np.full(size, -1, np.int32)
+    position = np.full(size, -1, np.int64)
+    for gi, g in enumerate(groups):
+        group_of[g["ROWID"]] = gi
+        position[g["ROWID"]] = np.arange(len(g["ROWID"]))
+        sub = index.require_group(f"g{gi}")
+        for name, values in g.items():
+            sub.array(name, values, chunks=INDEX_CHUNK, overwrite=True)
+    index.array("GROUP", group_of, chunks=INDEX_CHUNK, overwrite=True)
+    index.array("POSITION", position, chunks=INDEX_CHUNK, overwrite=True)
+
+
+def read_index(url: DatasetURL, gi: int) -> dict[str, np.ndarray]:
+    group = zarr.open_group(Target.at(url, "").store(), mode="r")[f"INDEX/g{gi}"]
+    return {name: group[name][:] for name in group.array_keys()}
+
+
+def copy_index(src: DatasetURL, dst: DatasetURL, ngroups: int) -> None:
+    write_index(dst, [read_index(src, gi) for gi in range(ngroups)])
+
+
+def _positions(index: Target, rowid: np.ndarray) -> np.ndarray:
+    """Places of ``rowid`` within their group (one slice of POSITION read)."""
+    rowid = np.asarray(rowid, dtype=np.int64)
+    if rowid.size == 0:
+        return rowid
+    lo, hi = int(rowid.min()), int(rowid.max())
+    return index.open()[lo : hi + 1][rowid - lo]
+
+
+def _select(array, pos: np.ndarray):
+    if pos.size and pos[-1] - pos[0] == pos.size - 1 and np.all(np.diff(pos) == 1):
+        return array[int(pos[0]) : int(pos[-1]) + 1]  # contiguous: one slice
+    return array.get_orthogonal_selection((pos,))
+
+
+def _read_block(rowid: np.ndarray, target: Target, index: Target) -> np.ndarray:
+    return _select(target.open(), _positions(index, rowid))
+
+
+def read_rows(target: Target, top: DatasetURL, rowid: da.Array, dtype, shape: tuple) -> da.Array:
+    """The rows ``rowid`` (a dask array of row keys) of the column at ``target``."""
+    index = Target.at(top, "INDEX/POSITION")
+    new_axis = list(range(1, 1 + len(shape)))
+    return da.map_blocks(
+        _read_block, rowid, target, index, dtype=dtype,
+        chunks=(rowid.chunks[0], *((s,) for s in shape)), new_axis=new_axis or None,
+        meta=np.empty((0,) * (1 + len(shape)), dtype),
+    )  # fmt: skip
+
+
+def _write_block(rowid: np.ndarray, values: np.ndarray, target: Target, index: Target):
+    pos = _positions(index, rowid)
+    if pos.size:
+        target.open("r+").set_orthogonal_selection((pos,), values)
+        target.mask().open("r+").set_orthogonal_selection((pos,), True)
+    return np.ones(1, bool)
+
+
+def write_rows(target: Target, top: DatasetURL, rowid: da.Array, data: da.Array) -> da.Array:
+    index = Target.at(top, "INDEX/POSITION")
+    inner = tuple(f"d{i}" for i in range(1, data.ndim))
+    return da.blockwise(
+        _write_block, ("row",), rowid, ("row",), data, ("row", *inner),
+        target=target, index=index, dtype=bool, adjust_chunks={"row": 1}, concatenate=True,
+        meta=np.empty((0,), bool),
+    )  # fmt: skip
+
+
+# -- columns --------------------------------------------------------------------------------
+
+
+def ensure_column(url: DatasetURL, manifest: dict, gi: int, column: str, dtype, shape, dim_names,
+                  rows: int) -> Target:  # fmt: skip
+    """The column's arrays for group ``gi``, made if new; refuse another dtype or cell shape."""
+    target = Target.column(url, gi, column)
+    root = zarr.open_group(Target.at(url, "").store(), mode="a")
+    shape = tuple(int(s) for s in shape)
+    path = f"MAIN/g{gi}/{column}"
+    if f"{path}/data" in root:
+        old = root[f"{path}/data"]
+        if old.dtype.kind != np.dtype(dtype).kind or old.shape[1:] != shape:
+            raise ColumnError(
+                f"cannot write {column} to '{url}': it holds {old.dtype} cells of shape "
+                f"{old.shape[1:]}, the new values are {np.dtype(dtype)} of shape {shape}; "
+                "write to another column name"
+            )
+        return target
+    cell = int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize
+    chunk = max(1, min(rows, CHUNK_BYTES // max(cell, 1)))
+    group = root.require_group(path)
+    data = group.zeros("data", shape=(rows, *shape), chunks=(chunk, *shape), dtype=dtype)
+    data.attrs["dims"] = list(dim_names)
+    group.zeros("written", shape=(rows,), chunks=(chunk,), dtype=bool)
+    return target
+
+
+def column_state(url: DatasetURL, manifest: dict, column: str) -> dict | None:
+    """What the manifest records of a column after a write: groups, full groups, rows."""
+    root = zarr.open_group(Target.at(url, "").store(), mode="r")
+    groups, full, dtype, dim_names, written_rows = {}, [], None, None, 0
+    for gi in range(len(manifest["groups"])):
+        path = f"MAIN/g{gi}/{column}"
+        if f"{path}/data" not in root:
+            continue
+        data = root[f"{path}/data"]
+        written = int(np.count_nonzero(root[f"{path}/written"][:]))
+        groups[str(gi)] = {"shape": list(data.shape[1:]), "rows": written}
+        if written == data.shape[0]:
+            full.append(gi)
+        written_rows += written
+        dtype, dim_names = str(data.dtype), data.attrs.get("dims")
+    if not groups:
+        return None
+    return {"dtype": dtype, "dims": dim_names, "groups": groups, "full": full,
+            "rows": written_rows}  # fmt: skip

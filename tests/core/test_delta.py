@@ -1,0 +1,329 @@
+"""Versioned datasets (delta-sets): rc-data branch/log/diff/cache/consolidate, and the apps
+(rc-predict, rc-calibrate) run on a delta-set as on a plain dataset, the archive untouched."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+
+import dask
+import numpy as np
+import pytest
+from casacore.tables import table
+
+from radiocloud.calibrate.cli import app as calibrate_app
+from radiocloud.core import io
+from radiocloud.core.cli import run_cli
+from radiocloud.core.cli_data import app as data_app
+from radiocloud.core.errors import DeltaParentMissingError
+from radiocloud.core.io import deltaops
+from radiocloud.core.skymodel import SkyModel, write_skymodel
+from radiocloud.core.testing import MSSpec, build_ms
+from radiocloud.predict.cli import app as predict_app
+from radiocloud.simulate.cli import app as simulate_app
+
+
+def rc_data(*args) -> int:
+    return run_cli(data_app, "rc-data", [str(a) for a in args])
+
+
+def predict(*args) -> int:
+    return run_cli(predict_app, "rc-predict", [str(a) for a in args])
+
+
+def calibrate(*args) -> int:
+    return run_cli(calibrate_app, "rc-calibrate", [str(a) for a in args])
+
+
+def tree_hashes(root) -> dict[str, str]:
+    """SHA-256 of every file under ``root`` (its byte-for-byte state)."""
+    root = Path(root)
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory):
+    """6 antennas, 8 channels, 4 integrations, XX YY, with gains to solve for; and a one-
+    component sky model at its phase centre."""
+    out = tmp_path_factory.mktemp("delta") / "archive.ms"
+    args = ["--antennas", "6", "--channels", "8", "--integrations", "4", "--correlations", "2",
+            "--no-rfi", "--noise", "0", "--no-delays", "--no-bandpass"]  # fmt: skip
+    assert run_cli(simulate_app, "rc-simulate", [str(out), *args]) == 0
+    with table(f"{out}::FIELD", ack=False) as t:
+        ra, dec = t.getcol("PHASE_DIR")[0, 0]
+    sky = out.with_name("sky.txt")
+    write_skymodel(
+        SkyModel(
+            names=("c",), is_gaussian=[False], ra=[ra], dec=[dec], stokes=[[3.0, 0, 0, 0]],
+            spectral_coeffs=[[-0.7]], log_si=True, ref_freq=[1.284e9], shape=[(0, 0, 0)],
+        ),
+        sky,
+    )  # fmt: skip
+    return out
+
+
+@pytest.fixture
+def arch(archive, tmp_path):
+    """A fresh copy of the archive for tests that move or change it."""
+    dst = tmp_path / "arch.ms"
+    shutil.copytree(archive, dst)
+    return dst
+
+
+@pytest.fixture
+def multi(tmp_path):
+    """Two SPWs of different widths, two fields, two scans: several partitions and groups."""
+    spec = MSSpec(n_ant=5, n_time=4, spw_chans=(8, 4), n_field=2, n_scan=2)
+    return Path(build_ms(tmp_path / "multi.ms", spec))
+
+
+def columns_of(url, columns, **kwargs) -> list[dict[str, np.ndarray]]:
+    dss = io.open_dataset(url, columns=columns, **kwargs)
+    return [{c: ds[c].values for c in columns} for ds in dss]
+
+
+def assert_same(a, b, columns, **kwargs) -> None:
+    for x, y in zip(
+        columns_of(a, columns, **kwargs), columns_of(b, columns, **kwargs), strict=True
+    ):
+        for c in columns:
+            np.testing.assert_array_equal(x[c], y[c], err_msg=c)
+
+
+def write(url, column: str, make, *, rows=None) -> None:
+    """Write ``column`` = make(ds) into ``url`` (for the first ``rows`` of each partition)."""
+    dss = io.open_dataset(url, columns=["DATA"])
+    dss = [ds.isel(row=slice(0, rows)) for ds in dss]
+    out = [ds.assign({column: (ds.DATA.dims, make(ds))}) for ds in dss]
+    with io.column_transaction(url, [column]):
+        dask.compute(io.write_columns(out, url, [column]), scheduler="sync")
+
+
+# -- the apps on a delta-set ----------------------------------------------------------------
+
+
+def test_predict_and_calibrate_on_a_delta_match_a_plain_copy_archive_untouched(archive, tmp_path):
+    sky = archive.with_name("sky.txt")
+    plain = tmp_path / "plain.ms"
+    shutil.copytree(archive, plain)
+    before = tree_hashes(archive)
+    delta = tmp_path / "work.delta"
+    assert rc_data("branch", archive, delta) == 0
+    for target in (delta, plain):
+        assert predict(target, "--model", sky, "--threads", "1") == 0
+        assert calibrate(target, "--terms", "G", "--time-interval", "G=1", "--output-column",
+                         "CORRECTED_DATA", "--threads", "1") == 0  # fmt: skip
+    assert tree_hashes(archive) == before
+    assert_same(delta, plain, ["DATA", "MODEL_DATA", "CORRECTED_DATA", "FLAG"])
+    assert_same(delta, plain, ["MODEL_DATA", "CORRECTED_DATA"], sort_by=("TIME",))
+    changed = {d["column"] for d in deltaops.diff(delta)}
+    flag_changed = not np.array_equal(
+        *(np.concatenate([p["FLAG"] for p in columns_of(u, ["FLAG"])]) for u in (archive, plain))
+    )
+    assert changed == {"MODEL_DATA", "CORRECTED_DATA"} | ({"FLAG"} if flag_changed else set())
+    assert not list(archive.parent.glob("archive.ms.flagversions"))
+
+
+# -- chains, log, diff ----------------------------------------------------------------------
+
+
+def test_a_chain_of_three_levels_reads_each_column_from_its_nearest_level(arch, tmp_path, capsys):
+    d1, d2, d3 = (tmp_path / f"d{i}" for i in (1, 2, 3))
+    assert rc_data("branch", arch, d1) == 0
+    write(d1, "MODEL_DATA", lambda ds: ds.DATA.data * 2)
+    assert rc_data("branch", d1, d2) == 0
+    write(d2, "CORRECTED_DATA", lambda ds: ds.DATA.data - 1)
+    write(d2, "FLAG", lambda ds: ds.DATA.data.real > 0, rows=10)
+    assert rc_data("branch", d2, d3) == 0
+    write(d3, "MODEL_DATA", lambda ds: ds.DATA.data * 3)
+    capsys.readouterr()
+    assert rc_data("log", d3) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith(f"level 0: {d3} (delta)")
+    assert lines[3] == f"level 3: {arch} (ms)"
+    by_col = dict(line.split(": ", 1) for line in lines[4:])
+    assert by_col["MODEL_DATA"] == "level 0"
+    assert by_col["CORRECTED_DATA"] == "level 1"
+    assert by_col["FLAG"].startswith("level 1 (")
+    assert "the rest from below" in by_col["FLAG"]
+    assert by_col["DATA"] == "level 3"
+    # the values: nearest level first, unwritten FLAG rows from the archive
+    root = columns_of(arch, ["DATA", "FLAG"])
+    got = columns_of(d3, ["MODEL_DATA", "CORRECTED_DATA", "FLAG"])
+    for r, g in zip(root, got, strict=True):
+        np.testing.assert_array_equal(g["MODEL_DATA"], r["DATA"] * 3)
+        np.testing.assert_array_equal(g["CORRECTED_DATA"], r["DATA"] - 1)
+        np.testing.assert_array_equal(g["FLAG"][:10], r["DATA"][:10].real > 0)
+        np.testing.assert_array_equal(g["FLAG"][10:], r["FLAG"][10:])
+    assert [d["column"] for d in deltaops.diff(d3)] == ["MODEL_DATA"]
+    assert rc_data("diff", d2) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        f"CORRECTED_DATA: new, {sum(len(r['DATA']) for r in root)} of "
+        f"{sum(len(r['DATA']) for r in root)} rows",
+        f"FLAG: changed, {10 * len(root)} of {sum(len(r['DATA']) for r in root)} rows",
+    ]
+
+
+def test_cache_reads_without_the_parent_uncached_columns_name_it(multi, tmp_path, capsys):
+    arch = multi
+    delta = tmp_path / "fast.delta"
+    assert rc_data("branch", arch, delta) == 0
+    want = columns_of(arch, ["DATA", "UVW"], sort_by=("TIME",))
+    assert rc_data("cache", delta, "DATA") == 0
+    assert deltaops.diff(delta) == []  # cached, not changed
+    arch.rename(tmp_path / "elsewhere.ms")
+    got = columns_of(delta, ["DATA"], sort_by=("TIME",))
+    for w, g in zip(want, got, strict=True):
+        np.testing.assert_array_equal(g["DATA"], w["DATA"])
+    assert io.open_subtables(delta).antennas.names  # subtables were cached with it
+    with pytest.raises(DeltaParentMissingError, match="is missing"):
+        io.open_dataset(delta, columns=["UVW"])
+    capsys.readouterr()
+    assert rc_data("consolidate", delta, tmp_path / "out.zarr") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert f"parent '{arch}' of delta-set" in err[0]
+    assert "put it back" in err[0]
+
+
+@pytest.mark.parametrize("suffix", [".ms", ".zarr"])
+def test_consolidate_equals_the_merged_view(multi, tmp_path, suffix):
+    arch = multi
+    delta = tmp_path / "c.delta"
+    assert rc_data("branch", arch, delta) == 0
+    write(delta, "MODEL_DATA", lambda ds: ds.DATA.data * (1 + 2j))
+    write(delta, "FLAG", lambda ds: ds.DATA.data.real < 0, rows=7)
+    out = tmp_path / f"c{suffix}"
+    assert rc_data("consolidate", delta, out) == 0
+    assert io.detect_format(out) == suffix[1:]
+    group = {"group_cols": ("DATA_DESC_ID",)}
+    merged = io.open_dataset(delta, **group)
+    names = sorted(merged[0].data_vars)
+    assert "MODEL_DATA" in names
+    assert_same(delta, out, names, **group)
+    got, want = io.open_subtables(out), io.open_subtables(arch)
+    assert got.antennas.names == want.antennas.names
+    np.testing.assert_array_equal(got.antennas.positions, want.antennas.positions)
+    assert [len(s.chan_freq) for s in got.spws] == [len(s.chan_freq) for s in want.spws]
+
+
+# -- bad input: one line, non-zero exit, the parent untouched ---------------------------------
+
+
+def one_error_line(capsys) -> str:
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    return err[0]
+
+
+def test_parent_changed_since_branching_is_refused(archive, arch, tmp_path, capsys):
+    delta = tmp_path / "x.delta"
+    assert rc_data("branch", arch, delta) == 0
+    with table(str(arch), readonly=False, ack=False) as t:
+        t.putcell("TIME", 0, t.getcell("TIME", 0) + 1.0)
+    before = tree_hashes(arch)
+    capsys.readouterr()
+    assert predict(delta, "--model", archive.with_name("sky.txt")) == 2
+    line = one_error_line(capsys)
+    assert "changed since it was branched (the content of sampled rows)" in line
+    assert "branch again" in line
+    assert tree_hashes(arch) == before
+
+
+def test_parent_missing_is_refused_by_an_app(arch, tmp_path, capsys):
+    delta = tmp_path / "x.delta"
+    assert rc_data("branch", arch, delta) == 0
+    shutil.rmtree(arch)
+    capsys.readouterr()
+    assert calibrate(delta, "--terms", "G") == 2
+    line = one_error_line(capsys)
+    assert f"parent '{arch}' of delta-set '{delta}' is missing" in line
+
+
+def test_unwritable_delta_location_is_refused(arch, tmp_path, capsys):
+    before = tree_hashes(arch)
+    capsys.readouterr()
+    assert rc_data("branch", arch, tmp_path / "no" / "such" / "d") == 2
+    assert "does not exist; create it or choose another location" in one_error_line(capsys)
+    (tmp_path / "file").write_text("")
+    assert rc_data("branch", arch, tmp_path / "file" / "d") == 2
+    one_error_line(capsys)
+    assert rc_data("branch", arch, arch) == 2  # the archive itself: exists
+    assert "exists" in one_error_line(capsys)
+    assert tree_hashes(arch) == before
+    assert sorted(os.listdir(tmp_path)) == ["arch.ms", "file"]
+
+
+def test_chain_cycle_is_refused(arch, tmp_path, capsys):
+    d1, d2 = tmp_path / "d1", tmp_path / "d2"
+    assert rc_data("branch", arch, d1) == 0
+    assert rc_data("branch", d1, d2) == 0
+    manifest = d1 / "radiocloud-delta.json"
+    m = json.loads(manifest.read_text())
+    m["parent"] = str(d2)
+    manifest.write_text(json.dumps(m))
+    before = tree_hashes(arch)
+    capsys.readouterr()
+    assert rc_data("log", d2) == 2
+    line = one_error_line(capsys)
+    assert "has a cycle" in line
+    assert "branch again from the archive" in line
+    assert tree_hashes(arch) == before
+
+
+def test_delta_of_an_unknown_column_names_it(arch, tmp_path):
+    delta = tmp_path / "x.delta"
+    assert rc_data("branch", arch, delta) == 0
+    with pytest.raises(KeyError, match="has no column NOPE"):
+        io.open_dataset(delta, columns=["NOPE"])
+
+
+def test_interrupted_write_to_a_delta_is_refused_on_read(arch, tmp_path):
+    delta = tmp_path / "x.delta"
+    assert rc_data("branch", arch, delta) == 0
+    dss = io.open_dataset(delta, columns=["DATA"])
+    out = [ds.assign(MODEL_DATA=(ds.DATA.dims, ds.DATA.data)) for ds in dss]
+    io.column_transaction(delta, ["MODEL_DATA"]).__enter__()  # the run dies inside it
+    dask.compute(io.write_columns(out[:1], delta, ["MODEL_DATA"]), scheduler="sync")
+    with pytest.raises(KeyError, match="half-written"):
+        io.open_dataset(delta, columns=["MODEL_DATA"])
+
+
+# -- an archive on S3, the delta local --------------------------------------------------------
+
+
+def s3_hashes(fs, root: str) -> dict[str, str]:
+    return {p: hashlib.sha256(fs.cat_file(p)).hexdigest() for p in sorted(fs.find(root))}
+
+
+def test_s3_archive_local_delta_predict_matches_plain(archive, tmp_path, s3_server, monkeypatch):
+    import s3fs
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", s3_server["key"])
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", s3_server["secret"])
+    remote = io.DatasetURL("s3://radiocloud/archive/a.zarr", s3_server)
+    # partitioned as the MS reads (FIELD_ID, DATA_DESC_ID, SCAN_NUMBER), which rc-predict needs
+    main = io.open_dataset(archive)
+    subtables = {name: io.read_table(archive, name) for name in io.list_subtables(archive)}
+    with io.new_dataset(remote) as (tmp, fmt):
+        dask.compute(io.write_tables(main, subtables, tmp, fmt))
+    fs = s3fs.S3FileSystem(**s3_server)
+    before = s3_hashes(fs, "radiocloud/archive")
+    delta = tmp_path / "s3.delta"
+    deltaops.branch(remote, delta)
+    assert "secret" not in (delta / "radiocloud-delta.json").read_text()
+    plain = tmp_path / "plain.ms"
+    shutil.copytree(archive, plain)
+    sky = archive.with_name("sky.txt")
+    for target in (delta, plain):
+        assert predict(target, "--model", sky, "--threads", "1") == 0
+    fs.invalidate_cache()
+    assert s3_hashes(fs, "radiocloud/archive") == before
+    assert_same(delta, plain, ["DATA", "MODEL_DATA"])
