@@ -162,7 +162,7 @@ def test_the_products_and_the_record(run):
         "eso137-gains-K.png",
         "eso137-gains-G.png",
         "eso137-gains-B.png",
-        "eso137-gains-truth.png",
+        "eso137-truth-gains.png",
         "eso137-image.png",
         "eso137-flag.json",
     ):
@@ -181,6 +181,7 @@ def test_the_products_and_the_record(run):
         "eso137.selfcal-ap1.image",
     ]
     assert "![eso137.plot-image](../out/eso137-image.png)" in report
+    assert "| eso137.plot-gains-truth | amplitude scale " in report
 
 
 def test_resume_runs_nothing(run):

@@ -19,9 +19,15 @@ def test_report_measures_images_flags_and_steps(tmp_path):
     fits.writeto(tmp_path / "im-residual.fits", residual)
     flags = {"before": {"total": {"fraction": 0.01}}, "after": {"total": {"fraction": 0.25}}}
     (tmp_path / "flags.json").write_text(json.dumps(flags))
-    (tmp_path / "p.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    for name in ("p.png", "g-K.png", "g-G.png", "g-truth-x.png", "gx.png"):
+        (tmp_path / name).write_bytes(b"\x89PNG\r\n\x1a\n")
     run = tmp_path / "run"
-    run.mkdir()
+    (run / "logs").mkdir(parents=True)
+    (run / "logs" / "r.truth.log").write_text(
+        "rc-plot: read g.zarr and t.zarr; wrote g-truth-x.png; gains against the truth: "
+        "amplitude scale 1.0010; errors rms 1.00% (median |error| 0.50%), phase rms 2.00 deg "
+        "(median 1.00 deg) over 50% of solutions; 0.9 s wall, peak memory 300.0 MiB.\n"
+    )
     record = {
         "recipe": "r",
         "status": "succeeded",
@@ -34,6 +40,8 @@ def test_report_measures_images_flags_and_steps(tmp_path):
             "r.image": {"status": "ok", "seconds": 2.0, "peak_rss_mib": 512.5, "exit_code": 0,
                         "outputs": {"im-image.fits": "sha256:y", "im-residual.fits": "sha256:z"}},
             "r.plot": {"status": "ok", "params": {"output": "p.png"}, "outputs": {}},
+            "r.gains": {"status": "ok", "params": {"output": "g.png"}, "outputs": {}},
+            "r.truth": {"status": "ok", "params": {"output": "g-truth-x.png"}, "outputs": {}},
             "r.never": {"status": "skipped", "reason": "tagged never"},
         },
     }  # fmt: skip
@@ -48,4 +56,8 @@ def test_report_measures_images_flags_and_steps(tmp_path):
     assert abs(rms - 0.002) < 0.0001  # the residual's robust rms, not inflated by the source
     assert abs(dr - 500) < 25
     assert "![r.plot](../p.png)" in text
+    # a gain table's plots are OUT-TERM.png; another step's OUT-x-y.png is that step's alone
+    gains = [line for line in text.splitlines() if line.startswith("![r.gains]")]
+    assert gains == ["![r.gains](../g-G.png)", "![r.gains](../g-K.png)"]
+    assert "| r.truth | amplitude scale 1.0010; errors rms 1.00% (median |error| 0.50%)" in text
     assert "rc-run r.yml x=1" in text

@@ -3,7 +3,8 @@
 From the provenance record alone: how the run went (status, time, the command that repeats it),
 each step's status, wall time, peak memory and exit code; the images the steps wrote, with their
 peak, the robust rms of the matching residual and the dynamic range; flag fractions from
-rc-flag's summaries; and the PNGs of steps given a PNG file name, shown inline.
+rc-flag's summaries; gain tables against a simulation's truth, from rc-plot --truth's line in
+the step's log; and the PNGs of steps given a PNG file name, shown inline.
 """
 
 from __future__ import annotations
@@ -11,11 +12,13 @@ from __future__ import annotations
 import glob
 import json
 import os
+import re
 import shlex
 from pathlib import Path
 from typing import Any
 
 MAD_TO_SIGMA = 1.4826
+TRUTH_LINE = re.compile(r"gains against the truth: (.*?); [0-9.]+ s wall")
 
 
 def write_report(run_dir: Path) -> Path:
@@ -47,9 +50,10 @@ def write_report(run_dir: Path) -> Path:
         for name, entry in steps.items()
         for value in (entry.get("params") or {}).values()
         if isinstance(value, str) and value.endswith(".png")
-        for png in sorted(cwd.glob(f"{glob.escape(value[:-4])}*.png"))
-    ]  # rc-plot writes OUT.png, or OUT-K.png, OUT-G.png ... for several plots
-    lines += _images(outputs, cwd) + _flags(outputs, cwd) + _plots(pngs, cwd, run_dir)
+        for png in _pngs(cwd / value)
+    ]
+    lines += _images(outputs, cwd) + _flags(outputs, cwd) + _truth(steps, run_dir)
+    lines += _plots(pngs, cwd, run_dir)
     path = run_dir / "report.md"
     path.write_text("\n".join(lines) + "\n")
     return path
@@ -97,6 +101,29 @@ def _flags(outputs: list[tuple[str, str]], cwd: Path) -> list[str]:
     if not rows:
         return []
     return ["", "## Flags", "", "| step | flagged before | after |", "|---|---|---|", *rows]
+
+
+def _pngs(path: Path) -> list[Path]:
+    """rc-plot writes OUT.png, or OUT-K.png, OUT-G.png ... for several plots (a gain table's
+    terms: names without a hyphen, so that another step's OUT-x-y.png is not taken)."""
+    if path.exists():
+        return [path]
+    found = path.parent.glob(f"{glob.escape(path.stem)}-*.png")
+    return sorted(p for p in found if "-" not in p.stem[len(path.stem) + 1 :])
+
+
+def _truth(steps: dict, run_dir: Path) -> list[str]:
+    rows = []
+    for name in steps:
+        log = run_dir / "logs" / f"{name}.log"
+        if not log.exists():
+            continue
+        found = TRUTH_LINE.findall(log.read_text(errors="replace"))
+        if found:
+            rows.append(f"| {name} | {found[-1]} |")
+    if not rows:
+        return []
+    return ["", "## Gains against the truth", "", "| step | errors |", "|---|---|", *rows]
 
 
 def _plots(pngs: list[tuple[str, str]], cwd: Path, run_dir: Path) -> list[str]:
