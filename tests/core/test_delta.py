@@ -7,6 +7,10 @@ import hashlib
 import json
 import os
 import shutil
+import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import dask
@@ -129,6 +133,30 @@ def test_predict_and_calibrate_on_a_delta_match_a_plain_copy_archive_untouched(a
     )
     assert changed == {"MODEL_DATA", "CORRECTED_DATA"} | ({"FLAG"} if flag_changed else set())
     assert not list(archive.parent.glob("archive.ms.flagversions"))
+
+
+def test_rc_flag_on_a_delta_keeps_flag_versions_beside_the_delta(arch, tmp_path):
+    from radiocloud.flag.cli import app as flag_app
+
+    before = tree_hashes(arch)
+    delta = tmp_path / "f.delta"
+    assert rc_data("branch", arch, delta) == 0
+    assert run_cli(flag_app, "rc-flag", [str(delta)]) == 0
+    assert tree_hashes(arch) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "arch.ms",
+        "f.delta",
+        "f.delta.flagversions",
+    ]
+    assert {d["column"] for d in deltaops.diff(delta)} >= {"FLAG"}
+    (version,) = io.list_versions(delta)
+    flagged = np.concatenate([p["FLAG"] for p in columns_of(delta, ["FLAG"])])
+    original = np.concatenate([p["FLAG"] for p in columns_of(arch, ["FLAG"])])
+    assert flagged.sum() > original.sum()
+    io.restore_version(delta, version.name)
+    restored = np.concatenate([p["FLAG"] for p in columns_of(delta, ["FLAG"])])
+    np.testing.assert_array_equal(restored, original)
+    assert tree_hashes(arch) == before
 
 
 # -- chains, log, diff ----------------------------------------------------------------------
@@ -303,7 +331,9 @@ def s3_hashes(fs, root: str) -> dict[str, str]:
     return {p: hashlib.sha256(fs.cat_file(p)).hexdigest() for p in sorted(fs.find(root))}
 
 
-def test_s3_archive_local_delta_predict_matches_plain(archive, tmp_path, s3_server, monkeypatch):
+def test_s3_archive_local_delta_predict_matches_plain(
+    archive, tmp_path, s3_server, monkeypatch, capsys
+):
     import s3fs
 
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", s3_server["key"])
@@ -327,3 +357,50 @@ def test_s3_archive_local_delta_predict_matches_plain(archive, tmp_path, s3_serv
     fs.invalidate_cache()
     assert s3_hashes(fs, "radiocloud/archive") == before
     assert_same(delta, plain, ["DATA", "MODEL_DATA"])
+    # the parent's credentials are not kept in the delta: without them, one clear line
+    s3fs.S3FileSystem.clear_instance_cache()
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    capsys.readouterr()
+    assert predict(delta, "--model", sky) == 2
+    assert "no credentials" in one_error_line(capsys)
+
+
+def test_s3_bad_credentials_are_one_line(tmp_path, monkeypatch, capsys):
+    """moto with authentication on (INITIAL_NO_AUTH_ACTION_COUNT=0) refuses unknown keys."""
+    import fsspec
+    import s3fs
+
+    exe = shutil.which("moto_server") or str(Path(sys.executable).with_name("moto_server"))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "INITIAL_NO_AUTH_ACTION_COUNT": "0"}
+    proc = subprocess.Popen([exe, "-H", "127.0.0.1", "-p", str(port)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "moto_server did not start"
+                time.sleep(0.1)
+        s3fs.S3FileSystem.clear_instance_cache()
+        client = {"endpoint_url": f"http://127.0.0.1:{port}", "region_name": "af-south-1"}
+        monkeypatch.setitem(fsspec.config.conf, "s3", {"client_kwargs": client})
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", "wrong")
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "wrong")
+        capsys.readouterr()
+        assert rc_data("branch", "s3://radiocloud/archive.zarr", tmp_path / "d") == 2
+        line = one_error_line(capsys)
+        assert "access denied" in line
+        assert "check the credentials" in line
+        assert not (tmp_path / "d").exists()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        s3fs.S3FileSystem.clear_instance_cache()

@@ -222,7 +222,7 @@ def setup_logging(level: str) -> None:
     if level.upper() != "DEBUG":  # distributed's own INFO chatter (set per child logger)
         handler.addFilter(lambda r: r.levelno >= logging.WARNING or not r.name.startswith(QUIET))
     logging.basicConfig(level=level.upper(), format="%(message)s", handlers=[handler], force=True)
-    for noisy in ("distributed", "numba", "fsspec", "botocore", "s3fs", "asyncio"):
+    for noisy in ("distributed", "numba", "fsspec", "botocore", "aiobotocore", "s3fs", "asyncio"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))
     # dask-ms warns for every empty optional column it skips (FLAG_CATEGORY, HISTORY.LOG...)
     logging.getLogger("daskms").setLevel(max(logging.ERROR, logging.getLevelName(level)))

@@ -66,10 +66,12 @@ def open_delta(
     if _bottom(chain).manifest["parent_fingerprint"]["kind"] == "delta":
         root_cols = {}  # the chain stops at a missing delta: its root's columns are unknown
     delta_cols = {c for lv in deltas for c in lv.columns()}
-    if top["root_format"] == "ms":  # grouping columns are partition attributes, as in dask-ms
-        root_cols = {c: v for c, v in root_cols.items() if c not in group_cols}
+    keys = {}  # grouping columns of an MS: partition attributes, as dask-ms gives them
+    if top["root_format"] == "ms":
+        keys = {c: root_cols.pop(c) for c in group_cols if c in root_cols and c not in delta_cols}
     have = dict.fromkeys([*root_cols, *sorted(delta_cols - set(root_cols))])
     wanted = list(have) if columns is None else list(dict.fromkeys(columns))
+    have |= dict.fromkeys(keys)  # asked for by name: a constant column (as zarr keeps them)
     if refuse_partial:  # first: a column an interrupted write left is not "missing"
         for lv in deltas:
             check_not_partial(lv.url, "delta", wanted)
@@ -83,7 +85,9 @@ def open_delta(
     from_root = [c for c in wanted if c in root_cols and not _whole_in_deltas(deltas, c, ngroups)]
     if row_chunk is None and row_chunks is None:
         row_chunk = rows_per_chunk(
-            _row_bytes(wanted, root_cols, deltas), memory_budget=memory_budget, threads=threads
+            _row_bytes(wanted, root_cols | keys, deltas),
+            memory_budget=memory_budget,
+            threads=threads,
         )
     if chain.root is not None:
         if refuse_partial and from_root:
@@ -97,9 +101,17 @@ def open_delta(
     out = []
     for ds in base:
         gi = ds.attrs[GROUP_ATTR]
-        variables = {c: _compose(ds, c, gi, deltas, chain) for c in wanted}
+        variables = {
+            c: _key_column(ds, c, keys[c][0]) if c in keys else _compose(ds, c, gi, deltas, chain)
+            for c in wanted
+        }
         out.append(xr.Dataset(variables, coords={"ROWID": ds.ROWID}, attrs=ds.attrs))
     return out
+
+
+def _key_column(ds: xr.Dataset, column: str, dtype: str):
+    rowid = ds.ROWID.data
+    return ((dims.ROW,), da.full(rowid.shape, ds.attrs[column], dtype=dtype, chunks=rowid.chunks))
 
 
 def _bottom(chain: Chain) -> Level:

@@ -13,6 +13,8 @@ the sampled ones that leaves all of the above as they were.
 from __future__ import annotations
 
 import hashlib
+import json
+import time
 
 import dask
 import numpy as np
@@ -22,6 +24,8 @@ from radiocloud.core.io.store import DatasetURL
 
 SAMPLE_ROWS = 8
 SAMPLE_COLUMNS = ("TIME", "ANTENNA1", "ANTENNA2", "UVW")
+RECHECK_SECONDS = 30.0
+_checked: dict[tuple[str, str], float] = {}
 SUBTABLES = ("ANTENNA", "FIELD", "SPECTRAL_WINDOW", "POLARIZATION", "DATA_DESCRIPTION")
 
 
@@ -80,10 +84,17 @@ def _dataset_fingerprint(parent: DatasetURL) -> dict:
 
 
 def check_fingerprint(delta: DatasetURL, manifest: dict, parent: DatasetURL) -> None:
-    """Raise :class:`DeltaParentChangedError` if ``parent`` is not what ``delta`` branched."""
+    """Raise :class:`DeltaParentChangedError` if ``parent`` is not what ``delta`` branched.
+
+    A parent found as recorded is not checked again for ``RECHECK_SECONDS`` in this process
+    (one app run opens its dataset a dozen times; each check reads the parent's subtables)."""
     then = manifest["parent_fingerprint"]
+    key = (parent.url, json.dumps(then, sort_keys=True))
+    if time.monotonic() - _checked.get(key, -RECHECK_SECONDS) < RECHECK_SECONDS:
+        return
     now = fingerprint(parent)
     if now == then:
+        _checked[key] = time.monotonic()
         return
     what = _first_difference(then, now)
     raise DeltaParentChangedError(

@@ -61,6 +61,13 @@ def _exists(url: DatasetURL, root: str) -> bool:
             f"cannot read '{url}': access denied ({exc}); check the credentials "
             "(AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or the storage options)"
         ) from exc
+    except Exception as exc:
+        if type(exc).__name__ not in ("NoCredentialsError", "PartialCredentialsError"):
+            raise
+        raise DatasetAccessError(
+            f"cannot read '{url}': no credentials ({exc}); set AWS_ACCESS_KEY_ID and "
+            "AWS_SECRET_ACCESS_KEY (or give key/secret in the storage options)"
+        ) from exc
 
 
 def as_url(url: str | DatasetURL, storage_options: dict | None = None) -> DatasetURL:
