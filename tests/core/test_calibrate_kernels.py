@@ -74,6 +74,43 @@ def test_accumulate_stats_matches_numpy():
     np.testing.assert_array_equal(C, C_ref)
 
 
+def test_samples_another_term_has_flagged_are_left_out_of_a_terms_statistics():
+    """Term 0's statistics with term 1 flagged for antenna 2's X feed in the first two
+    channels are those of the same chunk with every such sample's weight set to 0."""
+    from radiocloud.core.kernels.calibrate.dask import Lookup, _chunk_stats
+
+    rng = np.random.default_rng(7)
+    c = chunk(rng)
+    nchan = c["vis"].shape[1]
+    nant, ntime = 5, 3
+    utimes = np.arange(ntime, dtype=float)
+    gains = [crandn(rng, ntime, nchan, nant, 2), crandn(rng, ntime, nchan, nant, 2)]
+    flags = [np.zeros((ntime, nchan, nant, 2), bool), np.zeros((ntime, nchan, nant, 2), bool)]
+    flags[1][:, :2, 2, 0] = True
+    tmap = [[np.arange(ntime)], [np.arange(ntime)]]
+    bins = [np.arange(nchan), np.arange(nchan)]
+    lut = np.full((nant, nant), -1)
+    lut[c["pairs"][:, 0], c["pairs"][:, 1]] = np.arange(len(c["pairs"]))
+    args = (c["vis"], c["model"], c["weight"], c["time"].astype(float), c["ant1"], c["ant2"])
+    kw = {"part": 0, "k": 0, "lut": lut, "feeds": c["feeds"], "nbins": nchan, "how": None}
+    flagged = _chunk_stats(*args, lookup=Lookup([utimes], tmap, bins, gains, flags), **kw)
+    f = c["feeds"]
+    hit = ((c["ant1"][:, None] == 2) & (f[None, :, 0] == 0)) | (
+        (c["ant2"][:, None] == 2) & (f[None, :, 1] == 0))  # (row, corr)  # fmt: skip
+    weight = c["weight"].copy()
+    weight[:, :2][np.broadcast_to(hit[:, None, :], weight[:, :2].shape)] = 0
+    no_flags = [np.zeros_like(flags[0]), np.zeros_like(flags[1])]
+    zeroed = _chunk_stats(*args[:2], weight, *args[3:],
+                          lookup=Lookup([utimes], tmap, bins, gains, no_flags), **kw)  # fmt: skip
+    assert hit.any()
+    for a, b in zip(flagged[1:], zeroed[1:], strict=True):
+        np.testing.assert_allclose(a, b)
+    assert (
+        flagged[4].sum()
+        < _chunk_stats(*args, lookup=Lookup([utimes], tmap, bins, gains, no_flags), **kw)[4].sum()
+    )
+
+
 def test_chi2_and_normal_equations_from_statistics_are_exact():
     """χ² from the statistics equals Σ w|V - g_p M' g_q^*|² over the samples, and A, B are
     the sums over each antenna's baselines (conjugated for antenna 2)."""
@@ -276,9 +313,16 @@ def test_starved_antenna_is_flagged_not_nan():
     assert sol.flags[0, 0, 7].all()
     assert sol.flags[0, 0, 6].all()
     assert not sol.flags[0, 0, :6].any()
+    assert sol.starved.all()  # antenna 6 had data: the interval's χ² counts its samples
     assert np.isfinite(sol.gains).all()
     err = np.abs(gauge(sol.gains)[0, 0, :6] - gauge(g)[0, 0, :6])
     assert err.max() < 0.01
+    stats, pairs = synthetic(rng, g, nant=nant, ntime=1, nchan=1)
+    stats.S[:, :, dead] = 0
+    stats.W[:, :, dead] = 0
+    sol = solve(term, term.initial((1, 1, nant, 2)), stats, geo, max_iter=100, min_baselines=3)
+    assert sol.flags[0, 0, 7].all()
+    assert not sol.starved.any()  # an antenna without data leaves nothing in χ²
 
 
 def test_intervals_cover_each_partition_separately():

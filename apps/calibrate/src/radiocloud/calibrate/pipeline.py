@@ -318,6 +318,7 @@ def solve_full_term(state: TermState, parts, layout, ref, n_iter, tol, step) -> 
         chi2_before=chi2_0,
         chi2_after=chi2_1,
         samples=C,
+        starved=np.zeros(C.shape, bool),  # only antennas without data are flagged here
     )
     state.solutions.append(sol)
     return _step_report(state, sol, 0, None)
@@ -369,7 +370,10 @@ def _has_data(stats: Stats, layout: Layout, ref: int) -> bool:
 
 def _step_report(state: TermState, sol: Solution, cycle: int, how) -> dict:
     active = sol.samples > 0
-    dof = 2 * sol.samples[active].sum()
+    # χ² of the intervals whose every antenna with data has its gain solved: elsewhere the
+    # samples of a starved (flagged) antenna would count as unexplained
+    solved = active & ~sol.starved
+    dof = 2 * sol.samples[solved].sum()
     entry = {
         "term": state.spec.name,
         "type": state.spec.type,
@@ -378,8 +382,9 @@ def _step_report(state: TermState, sol: Solution, cycle: int, how) -> dict:
         "iterations_max": int(sol.iterations.max(initial=0)),
         "iterations_mean": float(sol.iterations[active].mean()) if active.any() else 0.0,
         "converged_fraction": float(sol.converged[active].mean()) if active.any() else 0.0,
-        "chi2_before": float(sol.chi2_before[active].sum() / dof) if dof else None,
-        "chi2_after": float(sol.chi2_after[active].sum() / dof) if dof else None,
+        "chi2_before": float(sol.chi2_before[solved].sum() / dof) if dof else None,
+        "chi2_after": float(sol.chi2_after[solved].sum() / dof) if dof else None,
+        "chi2_intervals": int(solved.sum()),
         "flagged_fraction": float(sol.flags.mean()),
         "robust": how is not None,
     }

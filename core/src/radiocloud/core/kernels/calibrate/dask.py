@@ -101,9 +101,11 @@ def _chunk_stats(vis, model, weight, time, ant1, ant2, *, part, k, lookup, lut, 
                  how):  # fmt: skip
     ut, uniq, row_h = _rows(time, lookup.utimes[part])
     nchan = vis.shape[1]
-    others, _ = lookup.product(part, uniq, skip=k)
+    others, other_flags = lookup.product(part, uniq, skip=k)
     if others is None:
         others = np.ones((len(uniq), nchan, lut.shape[0], 2), np.complex128)
+    elif other_flags.any():  # samples another term cannot correct say nothing of this one
+        weight = np.where(_sample_flags(other_flags, row_h, ant1, ant2, feeds), 0.0, weight)
     rt = lookup.tmaps[k][part][ut]
     t0 = int(rt.min())
     if how is not None:
@@ -170,13 +172,19 @@ def _chunk_apply(vis, model, time, ant1, ant2, *, part, lookup, feeds, corrected
     return out
 
 
+def _sample_flags(f, row_h, ant1, ant2, feeds) -> np.ndarray:
+    """(row, chan, corr) True where gains ``f`` (utime, chan, ant, feed) are flagged for a
+    sample's antennas and feeds."""
+    fa = f[row_h[:, None], :, ant1[:, None], feeds[None, :, 0]]  # (row, corr, chan)
+    fb = f[row_h[:, None], :, ant2[:, None], feeds[None, :, 1]]
+    return np.moveaxis(fa | fb, 1, 2)
+
+
 def _chunk_gain_flags(time, ant1, ant2, *, part, lookup, feeds, nchan):
     time, ant1, ant2 = time.ravel(), ant1.ravel(), ant2.ravel()
     _, uniq, row_h = _rows(time, lookup.utimes[part])
     _, f = lookup.product(part, uniq)
-    fa = f[row_h[:, None], :, ant1[:, None], feeds[None, :, 0]]  # (row, corr, chan)
-    fb = f[row_h[:, None], :, ant2[:, None], feeds[None, :, 1]]
-    return np.moveaxis(fa | fb, 1, 2)
+    return _sample_flags(f, row_h, ant1, ant2, feeds)
 
 
 def apply_chain(p: Partition, part: int, lookup, feeds, product: str) -> da.Array:

@@ -52,6 +52,9 @@ class Solution:
     chi2_before: np.ndarray  # (time, freq interval)
     chi2_after: np.ndarray
     samples: np.ndarray  # (time, freq interval) unflagged samples
+    #: (time, freq interval) a gain flagged though its antenna had data there: the χ² and
+    #: samples of these intervals include that antenna's samples, unexplained
+    starved: np.ndarray
 
 
 def _reduce(x: np.ndarray, fmap: np.ndarray, how=np.add) -> np.ndarray:
@@ -63,20 +66,26 @@ def _reduce(x: np.ndarray, fmap: np.ndarray, how=np.add) -> np.ndarray:
 def _flag_antennas(term, stats, theta, geo, min_baselines):
     """Flags (time, freq interval, ant, feed) of gains with fewer than ``min_baselines``
     baselines of data, and statistics with their baselines zeroed (repeated until no
-    new flag appears: removing one antenna can starve another)."""
+    new flag appears: removing one antenna can starve another); and the intervals where a
+    flagged gain's antenna had data (its samples stay in D and C, which are not per baseline:
+    χ² there is not that of the solved gains alone)."""
     S, W = stats.S, stats.W
     g = term.gains(theta, geo.fmap, geo.nu)
     flags = np.zeros(theta.shape[:4], bool)
+    had_data = None
     for _ in range(geo.nant):
         _, _, count = antenna_sums(S, W, g, geo.pairs, geo.feeds, geo.nant)
-        new = _reduce(count, geo.fmap, np.maximum) < min_baselines
+        count = _reduce(count, geo.fmap, np.maximum)
+        had_data = count > 0 if had_data is None else had_data
+        new = count < min_baselines
         if not (new & ~flags).any():
             break
         if S is stats.S:  # copy only when something is to be masked
             S, W = S.copy(), W.copy()
         flags |= new
         mask_baselines(S, W, flags[:, geo.fmap], geo.pairs, geo.feeds)
-    return Stats(S, W, stats.D, stats.C), flags
+    starved = (flags & had_data).any(axis=(2, 3))
+    return Stats(S, W, stats.D, stats.C), flags, starved
 
 
 def _chi2(term, theta, stats, geo):
@@ -122,7 +131,7 @@ def solve(
     initialise: bool = True,
 ) -> Solution:
     """Solve ``term`` from its statistics, starting at ``theta``."""
-    stats, flags = _flag_antennas(term, stats, theta, geo, min_baselines)
+    stats, flags, starved = _flag_antennas(term, stats, theta, geo, min_baselines)
     if initialise:
         theta = term.initialise(theta, stats, geo, ref)
     samples = _reduce(stats.C, geo.fmap)
@@ -171,4 +180,5 @@ def solve(
         chi2_before=chi2_before,
         chi2_after=_chi2(term, theta, stats, geo),
         samples=samples,
+        starved=starved,
     )
