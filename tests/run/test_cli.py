@@ -823,6 +823,24 @@ def test_every_problem_is_reported_at_once(cli) -> None:
     assert not (cli.root / "first.txt").exists()
 
 
+def test_a_failed_step_is_reported_once_not_again_by_steps_that_use_it(cli) -> None:
+    cli.recipe(
+        """
+        main:
+          steps:
+            a: {cab: write, params: {file: a.txt, text: "=ERROR('no text here')"}}
+            b: {cab: cat, params: {file: =steps.a.file}}
+            c: {cab: cat, params: {file: =steps.b.file}}
+        """
+    )
+    stderr = cli.fails("r.yml")
+    assert "main.a" in stderr
+    assert "no text here" in stderr
+    assert "has no 'a'" not in stderr  # b's file is unknown because a failed: said once
+    assert "main.b" not in stderr
+    assert "main.c" not in stderr
+
+
 def test_missing_file_given_to_a_recipe_input_is_refused(cli) -> None:
     cli.recipe(
         """

@@ -212,7 +212,9 @@ class _Evaluator:
             in_mapping = isinstance(value, Mapping) and key in value
             in_list = _is_list(value) and _is_index(key) and -len(value) <= key < len(value)
             if not (in_mapping or in_list):
-                raise self._unknown(ref, f"'{where}' has no {key!r}")
+                error = self._unknown(ref, f"'{where}' has no {key!r}")
+                error.container, error.key = value, key
+                raise error
             value = value[key]
             where += f".{key}" if isinstance(step, str) else f"[{key!r}]"
         return value

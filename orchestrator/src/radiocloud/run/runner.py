@@ -35,6 +35,15 @@ class ValidationFailed(BadInputError):
         self.problems = problems
 
 
+class _Done(dict):
+    """The ``steps`` namespace of a recipe: the values of its steps so far, and the labels
+    of those that failed validation (a formula naming one is not a problem of its own)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.failed: set[str] = set()
+
+
 @dataclass
 class Walk:
     dry: bool
@@ -43,6 +52,7 @@ class Walk:
     echo: Callable[[str], None] = print
     problems: list[str] = field(default_factory=list)
     produced: set[str] = field(default_factory=set)
+    silenced: int = 0  # formulas not reported: they name a step that failed validation
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     # ------------------------------------------------------------------------------ recipes
@@ -181,14 +191,17 @@ class Walk:
         self, recipe: Recipe, scope: Scope, fqname: str, selection: Selection, root: Scope
     ) -> None:
         plan = selection.plan(recipe, fqname)
-        done: dict[str, Any] = {}
+        done = _Done()
         previous: Mapping[str, Any] = {}
         for label, step in recipe.steps.items():
             enabled, why, inner = plan[label]
             fq = f"{fqname}.{label}"
+            before = len(self.problems), self.silenced
             values = self.step(recipe, scope, step, fq, enabled, why, inner, root, done, previous)
             if values is not None:
                 previous = done[label] = nested(values)
+            elif (len(self.problems), self.silenced) != before:
+                done.failed.add(label)
         for name, pairs in recipe.bindings.items():  # recipe outputs bound to step outputs
             if name in recipe.outputs:
                 for label, param in pairs:
@@ -396,6 +409,11 @@ class Walk:
         except (FormulaError, RecipeError) as error:
             if lenient and isinstance(error, UnknownNameError):
                 return UNSET
+            failed = getattr(error, "container", None)
+            if isinstance(failed, _Done) and error.key in failed.failed:
+                with self.lock:
+                    self.silenced += 1
+                return _FAILED  # that step's own problem is reported; not again here
             message = str(error)
             if not message.startswith(where.split(":")[0]):
                 message = f"{where}: parameter '{name}': {message}"

@@ -32,7 +32,11 @@ class FormulaError(BadInputError, ValueError):
 
 
 class UnknownNameError(FormulaError, LookupError):
-    """A formula refers to a name that is not in its namespace."""
+    """A formula refers to a name that is not in its namespace (``key``, missing from
+    ``container``, when a path step is what is missing)."""
+
+    container: object = None
+    key: object = None
 
 
 # ---------------------------------------------------------------------------------------- AST
