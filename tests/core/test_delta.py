@@ -159,6 +159,16 @@ def test_rc_flag_on_a_delta_keeps_flag_versions_beside_the_delta(arch, tmp_path)
     assert tree_hashes(arch) == before
 
 
+def test_predict_on_a_delta_with_two_worker_processes(archive, tmp_path):
+    delta, plain = tmp_path / "w.delta", tmp_path / "plain.ms"
+    shutil.copytree(archive, plain)
+    assert rc_data("branch", archive, delta) == 0
+    sky = archive.with_name("sky.txt")
+    assert predict(delta, "--model", sky, "--workers", "2", "--threads", "1") == 0
+    assert predict(plain, "--model", sky, "--threads", "1") == 0
+    assert_same(delta, plain, ["MODEL_DATA"])
+
+
 # -- chains, log, diff ----------------------------------------------------------------------
 
 
@@ -219,6 +229,38 @@ def test_cache_reads_without_the_parent_uncached_columns_name_it(multi, tmp_path
     assert len(err) == 1
     assert f"parent '{arch}' of delta-set" in err[0]
     assert "put it back" in err[0]
+
+
+def test_cached_columns_are_read_from_the_delta_not_the_parent(multi, tmp_path):
+    """Spoil the DATA chunks of a zarr archive after caching DATA (its fingerprint does not
+    cover them): reads through the delta still give the original values."""
+    arch = tmp_path / "arch.zarr"
+    io.convert(multi, arch)
+    delta = tmp_path / "z.delta"
+    assert rc_data("branch", arch, delta) == 0
+    want = columns_of(arch, ["DATA"])
+    assert rc_data("cache", delta, "DATA") == 0
+    chunks = [p for p in arch.rglob("*") if p.parent.name == "DATA" and not p.name.startswith(".")]
+    assert chunks
+    for p in chunks:
+        p.write_bytes(b"spoilt")
+    with pytest.raises(Exception):  # noqa: B017, PT011 - whatever the codec says of "spoilt"
+        columns_of(arch, ["DATA"])
+    for w, g in zip(want, columns_of(delta, ["DATA"]), strict=True):
+        np.testing.assert_array_equal(g["DATA"], w["DATA"])
+
+
+def test_a_column_keeps_its_parents_dtype_and_shape(arch, tmp_path):
+    delta = tmp_path / "x.delta"
+    assert rc_data("branch", arch, delta) == 0
+    dss = io.open_dataset(delta, columns=["DATA", "FLAG"])
+    real = [ds.assign(DATA=(ds.DATA.dims, ds.DATA.data.real)) for ds in dss]
+    with pytest.raises(KeyError, match=r"cannot write DATA .* complex64 cells"):
+        io.write_columns(real, delta, ["DATA"])
+    narrow = [ds.isel(chan=slice(0, 1)) for ds in dss]
+    with pytest.raises(KeyError, match=r"cannot write FLAG .* of shape \(8, 2\)"):
+        io.write_columns(narrow, delta, ["FLAG"])
+    assert not (delta / "MAIN").exists()  # refused before anything was written
 
 
 @pytest.mark.parametrize("suffix", [".ms", ".zarr"])

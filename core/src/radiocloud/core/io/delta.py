@@ -275,6 +275,7 @@ def write_delta(datasets: Sequence[xr.Dataset], url: str | DatasetURL, columns) 
 
     url = as_url(url)
     manifest = read_manifest(url)
+    _check_like_below(url, datasets, columns)
     writes = []
     for i, ds in enumerate(datasets):
         if GROUP_ATTR not in ds.attrs or "ROWID" not in ds.coords:
@@ -297,6 +298,32 @@ def write_delta(datasets: Sequence[xr.Dataset], url: str | DatasetURL, columns) 
             out[column] = ((f"write-{i}-{column}",), write_rows(target, url, rowid, data))
         writes.append(xr.Dataset(out))
     return writes
+
+
+def _check_like_below(url: DatasetURL, datasets, columns) -> None:
+    """A column the levels below hold keeps its dtype kind and cell shape (as a plain
+    dataset's column does); the root's cell shape is known for its first group."""
+    chain = resolve(url)
+    bottom = _bottom(chain).manifest["parent_fingerprint"].get("columns", {})
+    for ds in datasets:
+        gi = int(ds.attrs.get(GROUP_ATTR, -1))
+        for column in columns:
+            new = ds[column]
+            held = (lv.columns().get(column) for lv in chain.levels[1:])
+            info = next((h for h in held if h and str(gi) in h["groups"]), None)
+            if info is not None:
+                dtype, shape = info["dtype"], info["groups"][str(gi)]["shape"]
+            elif column in bottom:
+                dtype, shape = bottom[column][0], bottom[column][1] if gi == 0 else None
+            else:
+                continue
+            same_shape = shape is None or tuple(shape) == tuple(new.shape[1:])
+            if np.dtype(dtype).kind != new.dtype.kind or not same_shape:
+                raise ColumnError(
+                    f"cannot write {column} to '{url}': its parent holds {dtype} cells of "
+                    f"shape {tuple(shape or ())}, the new values are {new.dtype} of shape "
+                    f"{new.shape[1:]}; write to another column name"
+                )
 
 
 def commit(url: str | DatasetURL, columns: Sequence[str], *, cached: bool = False) -> dict:
