@@ -373,19 +373,26 @@ def s3_hashes(fs, root: str) -> dict[str, str]:
     return {p: hashlib.sha256(fs.cat_file(p)).hexdigest() for p in sorted(fs.find(root))}
 
 
+@pytest.fixture(scope="module")
+def s3_archive(archive, s3_server):
+    """The archive as a zarr store on S3, partitioned as the MS reads (FIELD_ID, DATA_DESC_ID,
+    SCAN_NUMBER), which rc-predict needs."""
+    remote = io.DatasetURL("s3://radiocloud/archive/a.zarr", s3_server)
+    main = io.open_dataset(archive)
+    subtables = {name: io.read_table(archive, name) for name in io.list_subtables(archive)}
+    with io.new_dataset(remote) as (tmp, fmt):
+        dask.compute(io.write_tables(main, subtables, tmp, fmt))
+    return remote
+
+
 def test_s3_archive_local_delta_predict_matches_plain(
-    archive, tmp_path, s3_server, monkeypatch, capsys
+    archive, s3_archive, tmp_path, s3_server, monkeypatch, capsys
 ):
     import s3fs
 
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", s3_server["key"])
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", s3_server["secret"])
-    remote = io.DatasetURL("s3://radiocloud/archive/a.zarr", s3_server)
-    # partitioned as the MS reads (FIELD_ID, DATA_DESC_ID, SCAN_NUMBER), which rc-predict needs
-    main = io.open_dataset(archive)
-    subtables = {name: io.read_table(archive, name) for name in io.list_subtables(archive)}
-    with io.new_dataset(remote) as (tmp, fmt):
-        dask.compute(io.write_tables(main, subtables, tmp, fmt))
+    remote = s3_archive
     fs = s3fs.S3FileSystem(**s3_server)
     before = s3_hashes(fs, "radiocloud/archive")
     delta = tmp_path / "s3.delta"
@@ -408,6 +415,28 @@ def test_s3_archive_local_delta_predict_matches_plain(
     capsys.readouterr()
     assert predict(delta, "--model", sky) == 2
     assert "no credentials" in one_error_line(capsys)
+
+
+def test_a_chain_of_deltas_on_s3(s3_archive, s3_server):
+    import s3fs
+
+    fs = s3fs.S3FileSystem(**s3_server)
+    before = s3_hashes(fs, "radiocloud/archive")
+    d1 = io.DatasetURL("s3://radiocloud/work/d1", s3_server)
+    d2 = io.DatasetURL("s3://radiocloud/work/d2", s3_server)
+    deltaops.branch(s3_archive, d1)
+    write(d1, "MODEL_DATA", lambda ds: ds.DATA.data * 2)
+    deltaops.branch(d1, d2)
+    write(d2, "CORRECTED_DATA", lambda ds: ds.DATA.data + 1)
+    assert io.partial_columns(d1) == io.partial_columns(d2) == []
+    _, sources = deltaops.log(d2)
+    levels = {s.column: s.level for s in sources}
+    assert (levels["CORRECTED_DATA"], levels["MODEL_DATA"], levels["DATA"]) == (0, 1, 2)
+    for ds in io.open_dataset(d2, columns=["DATA", "MODEL_DATA", "CORRECTED_DATA"]):
+        np.testing.assert_array_equal(ds.MODEL_DATA.values, ds.DATA.values * 2)
+        np.testing.assert_array_equal(ds.CORRECTED_DATA.values, ds.DATA.values + 1)
+    fs.invalidate_cache()
+    assert s3_hashes(fs, "radiocloud/archive") == before
 
 
 def test_s3_bad_credentials_are_one_line(tmp_path, monkeypatch, capsys):
