@@ -101,10 +101,10 @@ def assert_same(a, b, columns, **kwargs) -> None:
             np.testing.assert_array_equal(x[c], y[c], err_msg=c)
 
 
-def write(url, column: str, make, *, rows=None) -> None:
-    """Write ``column`` = make(ds) into ``url`` (for the first ``rows`` of each partition)."""
+def write(url, column: str, make, *, rows=None, start=None) -> None:
+    """Write ``column`` = make(ds) into ``url`` (for rows ``start:rows`` of each partition)."""
     dss = io.open_dataset(url, columns=["DATA"])
-    dss = [ds.isel(row=slice(0, rows)) for ds in dss]
+    dss = [ds.isel(row=slice(start, rows)) for ds in dss]
     out = [ds.assign({column: (ds.DATA.dims, make(ds))}) for ds in dss]
     with io.column_transaction(url, [column]):
         dask.compute(io.write_columns(out, url, [column]), scheduler="sync")
@@ -355,15 +355,24 @@ def test_delta_of_an_unknown_column_names_it(arch, tmp_path):
         io.open_dataset(delta, columns=["NOPE"])
 
 
-def test_interrupted_write_to_a_delta_is_refused_on_read(arch, tmp_path):
+def test_interrupted_write_to_a_delta_is_refused_then_redone_clean(arch, tmp_path, monkeypatch):
+    from radiocloud.core.io import delta as delta_module
+
     delta = tmp_path / "x.delta"
     assert rc_data("branch", arch, delta) == 0
     dss = io.open_dataset(delta, columns=["DATA"])
-    out = [ds.assign(MODEL_DATA=(ds.DATA.dims, ds.DATA.data)) for ds in dss]
+    out = [ds.isel(row=slice(0, 10)) for ds in dss]
+    out = [ds.assign(MODEL_DATA=(ds.DATA.dims, ds.DATA.data * 5)) for ds in out]
     io.column_transaction(delta, ["MODEL_DATA"]).__enter__()  # the run dies inside it
-    dask.compute(io.write_columns(out[:1], delta, ["MODEL_DATA"]), scheduler="sync")
+    dask.compute(io.write_columns(out, delta, ["MODEL_DATA"]), scheduler="sync")
     with pytest.raises(KeyError, match="half-written"):
         io.open_dataset(delta, columns=["MODEL_DATA"])
+    # a new run (another process) writes the other rows: the dead run's rows are not kept
+    monkeypatch.setattr(delta_module, "_MADE", set())
+    write(delta, "MODEL_DATA", lambda ds: ds.DATA.data * 2, start=10)
+    for ds in io.open_dataset(delta, columns=["DATA", "MODEL_DATA"]):
+        np.testing.assert_array_equal(ds.MODEL_DATA.values[:10], 0)
+        np.testing.assert_array_equal(ds.MODEL_DATA.values[10:], ds.DATA.values[10:] * 2)
 
 
 # -- an archive on S3, the delta local --------------------------------------------------------

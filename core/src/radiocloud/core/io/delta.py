@@ -293,11 +293,23 @@ def write_delta(datasets: Sequence[xr.Dataset], url: str | DatasetURL, columns) 
             var = ds[column]
             data = da.asarray(var.data)
             data = data.rechunk((rowid.chunks[0], *(-1 for _ in data.shape[1:])))
-            target = ensure_column(url, manifest, gi, column, data.dtype, data.shape[1:],
-                                   var.dims, rows)  # fmt: skip
+            key = (_ident(url), gi, column)
+            fresh = column not in manifest["columns"] and key not in _MADE
+            _MADE.add(key)
+            target = ensure_column(url, gi, column, data.dtype, data.shape[1:], var.dims, rows,
+                                   fresh=fresh)  # fmt: skip
             out[column] = ((f"write-{i}-{column}",), write_rows(target, url, rowid, data))
         writes.append(xr.Dataset(out))
     return writes
+
+
+# (delta-set, group, column) of columns this process made and has not committed yet: arrays of
+# an uncommitted column that are not in here are what an interrupted run left, and are dropped
+_MADE: set[tuple[str, int, str]] = set()
+
+
+def _ident(url: DatasetURL) -> str:
+    return url.url.rstrip("/")
 
 
 def _check_like_below(url: DatasetURL, datasets, columns) -> None:
@@ -341,6 +353,7 @@ def commit(url: str | DatasetURL, columns: Sequence[str], *, cached: bool = Fals
         before = manifest["columns"].get(column, {})
         state["changed"] = bool(before.get("changed")) or not cached
         manifest["columns"][column] = state
+        _MADE.difference_update({k for k in _MADE if k[0] == _ident(url) and k[2] == column})
     manifest["generation"] = int(manifest["generation"]) + 1
     write_manifest(url, manifest)
     return manifest

@@ -155,13 +155,16 @@ def write_rows(target: Target, top: DatasetURL, rowid: da.Array, data: da.Array)
 # -- columns --------------------------------------------------------------------------------
 
 
-def ensure_column(url: DatasetURL, manifest: dict, gi: int, column: str, dtype, shape, dim_names,
-                  rows: int) -> Target:  # fmt: skip
-    """The column's arrays for group ``gi``, made if new; refuse another dtype or cell shape."""
+def ensure_column(url: DatasetURL, gi: int, column: str, dtype, shape, dim_names, rows: int,
+                  *, fresh: bool) -> Target:  # fmt: skip
+    """The column's arrays for group ``gi``, made if new (or ``fresh``: what an interrupted
+    first write of the column left is dropped); refuse another dtype or cell shape."""
     target = Target.column(url, gi, column)
     root = zarr.open_group(Target.at(url, "").store(), mode="a")
     shape = tuple(int(s) for s in shape)
     path = f"MAIN/g{gi}/{column}"
+    if fresh and path in root:
+        del root[path]
     if f"{path}/data" in root:
         old = root[f"{path}/data"]
         if old.dtype.kind != np.dtype(dtype).kind or old.shape[1:] != shape:
