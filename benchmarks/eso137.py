@@ -9,12 +9,13 @@ delays, bandpass, RFI and thermal noise, four correlations, 8 s integrations) of
 The run. The same command line as tests/recipes/test_eso137.py, from the workspace venv:
 ``rc-run recipes/eso137.yml ms=obs.ms prefix=out/eso137 init-model.path=obs.truth/skymodel.txt
 init-model.brightest=N truth-gains=obs.truth/gains.zarr --run-dir run`` with N every component
-of the truth list (the test's 1000 is more than it has), plus ``imaging.size=`` / ``imaging.scale=`` when ``--size`` /
-``--scale`` are given (else the recipe's defaults, 1024 x 3asec) and any ``--set PARAM=VALUE``
-(at 64 x 256 the recipe's default 2 GiB budget is too small for rc-calibrate's delay solve,
-which asks for 7.1 GiB: ``--set memory-budget=8GiB``). Everything runs in
-``--workdir`` (default a temporary folder, removed at the end unless ``--keep``; a folder
-given is kept), with each command's stdout and stderr as ``rc-simulate.*`` and ``rc-run.*``.
+of the truth list (the test's 1000 is more than it has), plus ``imaging.size=`` /
+``imaging.scale=`` when ``--size`` / ``--scale`` are given (else the recipe's defaults, 1024 x
+3asec) and any ``--set PARAM=VALUE`` (at 64 x 256 the recipe's default 2 GiB budget is too small
+for rc-calibrate's delay solve, which asks for 7.1 GiB: ``--set memory-budget=8GiB``).
+Everything runs in ``--workdir`` (default a temporary folder, removed at the end unless
+``--keep``; a folder given is kept), with each command's stdout and stderr as ``rc-simulate.*``
+and ``rc-run.*``.
 
 Figures. From ``run/provenance.json``: per step its status, ``seconds`` (wall) and
 ``peak_rss_mib`` (os.wait4 of the step's process) and exit code; the run's total wall (this
