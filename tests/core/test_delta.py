@@ -250,6 +250,19 @@ def test_cached_columns_are_read_from_the_delta_not_the_parent(multi, tmp_path):
         np.testing.assert_array_equal(g["DATA"], w["DATA"])
 
 
+def test_a_parquet_archive_takes_new_columns_through_a_delta(archive, tmp_path):
+    """Parquet cannot be written in place (a one-line error); a delta-set on it can."""
+    arch = tmp_path / "arch.parquet"
+    io.convert(archive, arch)
+    before = tree_hashes(arch)
+    delta = tmp_path / "p.delta"
+    assert rc_data("branch", arch, delta) == 0
+    write(delta, "MODEL_DATA", lambda ds: ds.DATA.data * 2)
+    for ds in io.open_dataset(delta, columns=["DATA", "MODEL_DATA"]):
+        np.testing.assert_array_equal(ds.MODEL_DATA.values, ds.DATA.values * 2)
+    assert tree_hashes(arch) == before
+
+
 def test_a_column_keeps_its_parents_dtype_and_shape(arch, tmp_path):
     delta = tmp_path / "x.delta"
     assert rc_data("branch", arch, delta) == 0

@@ -65,6 +65,7 @@ def open_delta(
     root_cols = dict(_bottom(chain).manifest["parent_fingerprint"].get("columns", {}))
     if _bottom(chain).manifest["parent_fingerprint"]["kind"] == "delta":
         root_cols = {}  # the chain stops at a missing delta: its root's columns are unknown
+    root_cols.pop("ROWID", None)  # a parquet archive may keep row ids as a column: ours win
     delta_cols = {c for lv in deltas for c in lv.columns()}
     keys = {}  # grouping columns of an MS: partition attributes, as dask-ms gives them
     if top["root_format"] == "ms":
@@ -340,11 +341,19 @@ def _check_like_below(url: DatasetURL, datasets, columns) -> None:
 
 def commit(url: str | DatasetURL, columns: Sequence[str], *, cached: bool = False) -> dict:
     """Record ``columns`` as written in the delta-set's manifest (after a successful write):
-    which groups they fill whole, how many rows; bump its generation."""
+    which groups they fill whole, how many rows; bump its generation. Two runs committing to
+    one local delta-set at once take turns (a file lock); on object stores they must not."""
+    from radiocloud.core.io.deltastore import manifest_lock
+
+    url = as_url(url)
+    with manifest_lock(url):
+        return _commit(url, columns, cached)
+
+
+def _commit(url: DatasetURL, columns: Sequence[str], cached: bool) -> dict:
     from radiocloud.core.io.deltaindex import read_manifest, write_manifest
     from radiocloud.core.io.deltastore import column_state
 
-    url = as_url(url)
     manifest = read_manifest(url)
     for column in columns:
         state = column_state(url, manifest, column)

@@ -8,7 +8,9 @@ stores (there, concurrent writers in several processes must write whole chunks).
 
 from __future__ import annotations
 
+import contextlib
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import dask.array as da
@@ -73,6 +75,18 @@ def _synchronizer(url: DatasetURL):
         return zarr.ProcessSynchronizer(f"{url.store().root}/.locks")
     with _SYNC_LOCK:
         return _THREAD_SYNC.setdefault(url.url, zarr.ThreadSynchronizer())
+
+
+@contextlib.contextmanager
+def manifest_lock(url: DatasetURL) -> Iterator[None]:
+    """Hold the delta-set's manifest for a read-modify-write (local delta-sets: a file lock)."""
+    if not url.is_local:
+        yield
+        return
+    import fasteners  # zarr's ProcessSynchronizer uses it too
+
+    with fasteners.InterProcessLock(f"{url.store().root}/.locks/manifest.lock"):
+        yield
 
 
 # -- the index ------------------------------------------------------------------------------
