@@ -80,6 +80,28 @@ def test_ms_zarr_parquet_ms_round_trip_is_exact(tmp_path_factory, spec):
     assert_same_tables(src, str(d / "d.ms"))
 
 
+def test_converted_datasets_keep_the_partitions_the_apps_read(tmp_path):
+    """Every app takes a partition's field from its FIELD_ID attribute: a zarr or parquet copy
+    of an MS has the MS's partitions (field, DDID, scan), with the same rows in each."""
+    ms = build_ms(tmp_path / "a.ms", MSSpec(n_field=2, n_scan=2, n_time=6))
+
+    def groups(url):
+        return {
+            (ds.attrs["FIELD_ID"], ds.attrs["DATA_DESC_ID"], ds.attrs["SCAN_NUMBER"]): ds
+            for ds in io.open_dataset(url, columns=["TIME", "ANTENNA1", "DATA"])
+        }
+
+    want = groups(ms)
+    assert len(want) == 4
+    for name in ("b.zarr", "c.parquet"):
+        io.convert(ms, tmp_path / name)
+        got = groups(str(tmp_path / name))
+        assert set(got) == set(want), name
+        for key, ds in want.items():
+            for col in ("TIME", "ANTENNA1", "DATA"):
+                np.testing.assert_array_equal(got[key][col].values, ds[col].values)
+
+
 def test_open_dataset_groups_and_columns(tmp_path):
     ms = build_ms(tmp_path / "x.ms", MSSpec(n_field=2, spw_chans=(8, 4), n_scan=2))
     dss = io.open_dataset(ms, columns=["DATA", "FLAG"])

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from radiocloud.core.io.read import open_dataset, read_table
+from radiocloud.core.io.read import DEFAULT_GROUP_COLS, open_dataset, read_table
 from radiocloud.core.io.store import DatasetURL, as_url, detect_format, list_subtables
 from radiocloud.core.io.write import new_dataset, write_tables
 from radiocloud.core.progress import compute
 
-# Partition by DATA_DESC_ID only (rows of one DDID share a shape); rows keep their order.
-CONVERT_GROUP_COLS = ("DATA_DESC_ID",)
+# Partition as every app reads a Measurement Set (FIELD_ID, DATA_DESC_ID, SCAN_NUMBER): zarr and
+# parquet keep the partitioning they were written with, and the apps take a partition's field
+# from it. Rows keep their order within each partition.
+CONVERT_GROUP_COLS = DEFAULT_GROUP_COLS
 
 
 def convert(
@@ -22,7 +24,7 @@ def convert(
     """Write ``src`` to ``dst`` in the format ``dst``'s suffix names. Returns a summary.
 
     Every column and every non-empty subtable is copied exactly. Rows keep their order within
-    each DATA_DESC_ID; the SPWs of a multi-SPW dataset follow one another in the output.
+    each field, DATA_DESC_ID and scan; the partitions follow one another in the output.
     """
     src, dst = as_url(src), as_url(dst)
     fmt_in = detect_format(src)

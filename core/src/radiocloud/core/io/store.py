@@ -105,7 +105,8 @@ def detect_format(url: str | DatasetURL) -> Format:
     if store.exists(".zgroup") or store.exists("MAIN/.zgroup"):
         return "zarr"
     if store.fs.isdir(store.root) and store.exists("MAIN"):
-        main = store.fs.find(f"{store.root}/MAIN", maxdepth=3)
+        # MAIN/COL=value/.../n.parquet: one folder level per partitioning column
+        main = store.fs.find(f"{store.root}/MAIN", maxdepth=6)
         if any(p.endswith(".parquet") for p in main):
             return "parquet"
     if store.fs.isfile(store.root):
