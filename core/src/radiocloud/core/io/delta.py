@@ -78,6 +78,7 @@ def open_delta(
             check_not_partial(lv.url, "delta", wanted)
     missing = [c for c in wanted if c not in have]
     if missing:
+        chain.need_parent()  # a missing level may hold them
         raise ColumnError(
             f"dataset '{url}' has no column {', '.join(missing)} "
             f"(it has: {', '.join(sorted(have))})"
