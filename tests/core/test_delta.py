@@ -429,13 +429,9 @@ def s3_hashes(fs, root: str) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def s3_archive(archive, s3_server):
-    """The archive as a zarr store on S3, partitioned as the MS reads (FIELD_ID, DATA_DESC_ID,
-    SCAN_NUMBER), which rc-predict needs."""
+    """The archive as a zarr store on S3 (rc-data convert's copy)."""
     remote = io.DatasetURL("s3://radiocloud/archive/a.zarr", s3_server)
-    main = io.open_dataset(archive)
-    subtables = {name: io.read_table(archive, name) for name in io.list_subtables(archive)}
-    with io.new_dataset(remote) as (tmp, fmt):
-        dask.compute(io.write_tables(main, subtables, tmp, fmt))
+    io.convert(archive, remote)
     return remote
 
 
