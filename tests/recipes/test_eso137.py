@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -27,8 +26,8 @@ from astropy.io import fits
 from astropy.wcs import WCS
 from casacore.tables import table
 
-RECIPE = Path(__file__).resolve().parents[2] / "recipes" / "eso137.yml"
-BIN = Path(sys.executable).parent
+from .conftest import BIN, RECIPE, dynamic_range
+
 CORE = SkyCoord("16:15:03.8 -60:54:26.0", unit=(u.hourangle, u.deg))  # truth: POINT, 0.08 Jy
 CORE_FLUX, CORE_INDEX, CORE_REF = 0.08, -0.1, 1.284e9
 
@@ -62,17 +61,9 @@ def known_sky(tmp_path_factory):
     return _simulate_and_run(tmp_path_factory.mktemp("known"), "init-model.every-round=true")
 
 
-def _dynamic_range(prefix: Path) -> float:
-    """Peak of the restored image over the robust rms of the residual."""
-    image = fits.getdata(f"{prefix}-image.fits").squeeze()
-    residual = fits.getdata(f"{prefix}-residual.fits").squeeze()
-    rms = 1.4826 * np.median(np.abs(residual - np.median(residual)))
-    return float(image.max() / rms)
-
-
 def test_selfcal_raises_the_dynamic_range_at_least_fivefold(run):
-    initial = _dynamic_range(run / "out" / "eso137-0")
-    final = _dynamic_range(run / "out" / "eso137-ap1")
+    initial = dynamic_range(run / "out" / "eso137-0")
+    final = dynamic_range(run / "out" / "eso137-ap1")
     assert final >= 5 * initial, (initial, final)
 
 
