@@ -83,6 +83,31 @@ def test_the_core_has_its_flux_and_position(run):
     assert box.max() == pytest.approx(expected, rel=0.05)
 
 
+@pytest.mark.parametrize("lobe", ["lobe-east", "lobe-west"])
+def test_the_lobes_have_their_flux(run, lobe):
+    """The brightest components are the lobes' overlapping Gaussians (0.3-1.6 Jy, 40-60"): the
+    CLEAN flux within 75" of a lobe's components is the sum of their true fluxes at the
+    image's frequency, on the data's flux scale, within 5%."""
+    from radiocloud.core.skymodel import read_skymodel
+
+    sky = read_skymodel(str(run / "obs.truth" / "skymodel.txt"))
+    mine = np.char.startswith(np.array(sky.names), lobe)
+    header = fits.getheader(run / "out" / "eso137-ap1-model.fits")
+    model = fits.getdata(run / "out" / "eso137-ap1-model.fits").squeeze()
+    x, y = WCS(header).celestial.world_to_pixel(
+        SkyCoord(np.asarray(sky.ra)[mine] * u.rad, np.asarray(sky.dec)[mine] * u.rad)
+    )
+    rows, cols = np.indices(model.shape)
+    region = np.zeros(model.shape, bool)
+    for xi, yi in zip(x, y, strict=True):
+        region |= np.hypot(cols - xi, rows - yi) < 75 / 3600 / abs(header["CDELT1"])
+    log_nu = np.log(header["CRVAL3"] / np.asarray(sky.ref_freq)[mine])
+    a = np.asarray(sky.spectral_coeffs)[mine]
+    true = np.asarray(sky.stokes)[mine, 0] * np.exp(a[:, 0] * log_nu + a[:, 1] * log_nu**2)
+    assert np.all(sky.log_si)  # the spectra are logarithmic polynomials
+    assert model[region].sum() == pytest.approx(true.sum() * _flux_scale(run), rel=0.05)
+
+
 def _flux_scale(run: Path) -> float:
     """The flux scale selfcal can recover: the mean |g_p||g_q| of the injected gains over the
     unflagged channels. Without a flux calibrator, amplitude selfcal keeps the data's own
