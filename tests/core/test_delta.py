@@ -467,6 +467,39 @@ def test_s3_archive_local_delta_predict_matches_plain(
     assert "no credentials" in one_error_line(capsys)
 
 
+def test_apps_on_a_dask_cluster_read_an_s3_archive_from_its_workers(
+    archive, s3_archive, tmp_path, s3_server, monkeypatch
+):
+    """rc-predict and rc-calibrate given --scheduler of a cluster of two worker processes, on
+    a delta-set of the S3 archive: the workers read the archive (credentials from their
+    environment) and the results equal the same runs with threads in the app's process."""
+    import s3fs
+    from distributed import LocalCluster
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", s3_server["key"])
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", s3_server["secret"])
+    fs = s3fs.S3FileSystem(**s3_server)
+    before = s3_hashes(fs, "radiocloud/archive")
+    local, spread = tmp_path / "threads.delta", tmp_path / "cluster.delta"
+    for delta in (local, spread):
+        deltaops.branch(s3_archive, delta)
+    sky = archive.with_name("sky.txt")
+    solve = ["--terms", "G", "--output-column", "CORRECTED_DATA"]
+    assert predict(local, "--model", sky, "--threads", "1") == 0
+    assert calibrate(local, *solve, "--gain-table", tmp_path / "threads.zarr") == 0
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                      dashboard_address=None) as cluster:  # fmt: skip
+        at = ["--scheduler", cluster.scheduler_address]
+        assert predict(spread, "--model", sky, *at) == 0
+        assert calibrate(spread, *solve, "--gain-table", tmp_path / "cluster.zarr", *at) == 0
+    fs.invalidate_cache()
+    assert s3_hashes(fs, "radiocloud/archive") == before
+    for a, b in zip(columns_of(local, ["MODEL_DATA", "CORRECTED_DATA"]),
+                    columns_of(spread, ["MODEL_DATA", "CORRECTED_DATA"]), strict=True):  # fmt: skip
+        np.testing.assert_array_equal(a["MODEL_DATA"], b["MODEL_DATA"])
+        np.testing.assert_allclose(a["CORRECTED_DATA"], b["CORRECTED_DATA"], rtol=1e-5)
+
+
 def test_a_chain_of_deltas_on_s3(s3_archive, s3_server):
     import s3fs
 
