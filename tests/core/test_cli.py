@@ -112,3 +112,24 @@ def test_rc_data_convert_through_the_cli(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1
     assert "does not exist" in err
+
+
+def test_workers_run_the_graph_and_are_gone_after_the_run():
+    """--workers N starts a local cluster of N processes for the block, and closes it, with
+    its processes, when the block ends (an app run in-process leaves none behind)."""
+    import multiprocessing
+
+    import dask
+    import dask.array as da
+
+    from radiocloud.core.cli import dask_runtime
+
+    before = set(multiprocessing.active_children())
+    with dask_runtime(RuntimeOptions(workers=1, threads=1, log_level="ERROR")):
+        total = dask.compute(da.ones(1000, chunks=100).sum())[0]
+        workers = set(multiprocessing.active_children()) - before
+        assert workers  # the graph ran in another process
+    assert total == 1000
+    for process in workers:
+        process.join(timeout=10)
+    assert not set(multiprocessing.active_children()) - before

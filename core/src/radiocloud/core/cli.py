@@ -186,18 +186,18 @@ def dask_runtime(opts: RuntimeOptions) -> Iterator[None]:
         # that hold dask-ms's table proxies: tables written would stay open after the run
         dask.config.set({"distributed.admin.low-level-log-length": 0})
 
-        if opts.scheduler:
-            cm = Client(opts.scheduler)
-        else:
-            cluster = LocalCluster(
-                n_workers=opts.workers,
-                threads_per_worker=opts.nthreads,
-                processes=True,
-                dashboard_address="127.0.0.1:0",
-                silence_logs=max(logging.WARNING, logging.getLevelName(opts.log_level)),
-            )
-            cm = Client(cluster)
-        with cm:
+        with contextlib.ExitStack() as stack:
+            if opts.scheduler:
+                stack.enter_context(Client(opts.scheduler))
+            else:  # the cluster is closed with the client: no worker outlives the run
+                cluster = stack.enter_context(LocalCluster(
+                    n_workers=opts.workers,
+                    threads_per_worker=opts.nthreads,
+                    processes=True,
+                    dashboard_address="127.0.0.1:0",
+                    silence_logs=max(logging.WARNING, logging.getLevelName(opts.log_level)),
+                ))  # fmt: skip
+                stack.enter_context(Client(cluster))
             yield
         return
     # dask supplies the parallelism: each of its threads runs numba kernels on one thread,
