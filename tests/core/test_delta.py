@@ -478,6 +478,7 @@ def test_apps_on_a_dask_cluster_read_an_s3_archive_from_its_workers(
 
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", s3_server["key"])
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", s3_server["secret"])
+    s3fs.S3FileSystem.clear_instance_cache()  # none cached from a test without credentials
     fs = s3fs.S3FileSystem(**s3_server)
     before = s3_hashes(fs, "radiocloud/archive")
     local, spread = tmp_path / "threads.delta", tmp_path / "cluster.delta"
