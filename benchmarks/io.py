@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -39,38 +38,6 @@ from harness import git_commit, logger, machine, venv_tool
 log = logger("io-bench")
 BUCKET = "bench"
 REGION = "eu-west-1"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_moto() -> tuple[subprocess.Popen, dict]:
-    exe = shutil.which("moto_server") or str(Path(sys.executable).with_name("moto_server"))
-    port = free_port()
-    proc = subprocess.Popen([exe, "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            break
-        except OSError:
-            if time.monotonic() > deadline or proc.poll() is not None:
-                proc.terminate()
-                raise SystemExit("moto_server did not start") from None
-            time.sleep(0.1)
-    options = {
-        "key": "bench",
-        "secret": "bench",
-        "client_kwargs": {"endpoint_url": f"http://127.0.0.1:{port}", "region_name": REGION},
-    }
-    import s3fs
-
-    s3fs.S3FileSystem(**options).mkdir(BUCKET, region_name=REGION)
-    return proc, options
 
 
 def run(cmd: list[str], cwd: Path) -> None:
@@ -146,9 +113,11 @@ def main() -> None:
 
 
 def bench(workdir: Path, ants: int, chans: int, ints: int, repeat: int) -> dict:
+    import s3fs
     from distributed import Client, LocalCluster
 
     from radiocloud.core import io
+    from radiocloud.core.testing.s3 import moto_server
 
     for name in ("obs.ms", "obs.truth", "obs.zarr", "copy.ms", "obs.delta"):
         shutil.rmtree(workdir / name, ignore_errors=True)
@@ -160,8 +129,10 @@ def bench(workdir: Path, ants: int, chans: int, ints: int, repeat: int) -> dict:
     first = io.open_dataset(ms, columns=["DATA"])
     nbytes = sum(ds.DATA.nbytes for ds in first)
     visibilities = sum(ds.DATA.size for ds in first)
-    moto, options = start_moto()
-    try:
+    with moto_server() as endpoint:
+        options = {"key": "bench", "secret": "bench",
+                   "client_kwargs": {"endpoint_url": endpoint, "region_name": REGION}}  # fmt: skip
+        s3fs.S3FileSystem(**options).mkdir(BUCKET, region_name=REGION)
         remote = io.DatasetURL(f"s3://{BUCKET}/obs.zarr", options)
         log("uploading the zarr copy to S3 (moto on loopback)")
         io.convert(zarr, remote)
@@ -176,9 +147,6 @@ def bench(workdir: Path, ants: int, chans: int, ints: int, repeat: int) -> dict:
                 for name, url in (("ms", ms), ("zarr", zarr), ("zarr_s3", remote)):
                     log(f"reading DATA of {name} with {workers} worker(s)")
                     reads[f"{name}_{workers}w"] = read_data(url, client, nbytes, repeat)
-    finally:
-        moto.terminate()
-        moto.wait(timeout=10)
     shutil.copytree(ms, workdir / "copy.ms")
     run([venv_tool("rc-data"), "branch", "obs.ms", "obs.delta"], workdir)
     log("writing MODEL_DATA into the delta-set and into a copy of the MS")

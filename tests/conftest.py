@@ -4,12 +4,6 @@ server (moto's server mode) on loopback."""
 from __future__ import annotations
 
 import gc
-import shutil
-import socket
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import pytest
 from numba.core.runtime import _nrt_python, rtsys
@@ -40,43 +34,18 @@ def _leaked(before) -> int:
 REGION = "af-south-1"  # not us-east-1: s3fs creates buckets with a location constraint there
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def s3_server():
     """Start ``moto_server`` on 127.0.0.1, yield fsspec storage options, stop it after."""
-    exe = shutil.which("moto_server") or str(Path(sys.executable).with_name("moto_server"))
-    port = _free_port()
-    proc = subprocess.Popen(
-        [exe, "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    endpoint = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise RuntimeError("moto_server did not start") from None
-                time.sleep(0.1)
+    import s3fs
+
+    from radiocloud.core.testing.s3 import moto_server
+
+    with moto_server() as endpoint:
         options = {
             "key": "testing",
             "secret": "testing",
             "client_kwargs": {"endpoint_url": endpoint, "region_name": REGION},
         }
-        import s3fs
-
-        fs = s3fs.S3FileSystem(**options)
-        fs.mkdir("radiocloud", region_name=REGION)
+        s3fs.S3FileSystem(**options).mkdir("radiocloud", region_name=REGION)
         yield options
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)

@@ -7,10 +7,6 @@ import hashlib
 import json
 import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import dask
@@ -26,6 +22,7 @@ from radiocloud.core.errors import DeltaParentMissingError
 from radiocloud.core.io import deltaops
 from radiocloud.core.skymodel import SkyModel, write_skymodel
 from radiocloud.core.testing import MSSpec, build_ms
+from radiocloud.core.testing.s3 import moto_server
 from radiocloud.predict.cli import app as predict_app
 from radiocloud.simulate.cli import app as simulate_app
 
@@ -528,34 +525,18 @@ def test_s3_bad_credentials_are_one_line(tmp_path, monkeypatch, capsys):
     import fsspec
     import s3fs
 
-    exe = shutil.which("moto_server") or str(Path(sys.executable).with_name("moto_server"))
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {**os.environ, "INITIAL_NO_AUTH_ACTION_COUNT": "0"}
-    proc = subprocess.Popen([exe, "-H", "127.0.0.1", "-p", str(port)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "moto_server did not start"
-                time.sleep(0.1)
-        s3fs.S3FileSystem.clear_instance_cache()
-        client = {"endpoint_url": f"http://127.0.0.1:{port}", "region_name": "af-south-1"}
-        monkeypatch.setitem(fsspec.config.conf, "s3", {"client_kwargs": client})
-        monkeypatch.setenv("AWS_ACCESS_KEY_ID", "wrong")
-        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "wrong")
-        capsys.readouterr()
-        assert rc_data("branch", "s3://radiocloud/archive.zarr", tmp_path / "d") == 2
-        line = one_error_line(capsys)
-        assert "access denied" in line
-        assert "check the credentials" in line
-        assert not (tmp_path / "d").exists()
+        with moto_server({"INITIAL_NO_AUTH_ACTION_COUNT": "0"}) as endpoint:
+            s3fs.S3FileSystem.clear_instance_cache()
+            client = {"endpoint_url": endpoint, "region_name": "af-south-1"}
+            monkeypatch.setitem(fsspec.config.conf, "s3", {"client_kwargs": client})
+            monkeypatch.setenv("AWS_ACCESS_KEY_ID", "wrong")
+            monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "wrong")
+            capsys.readouterr()
+            assert rc_data("branch", "s3://radiocloud/archive.zarr", tmp_path / "d") == 2
+            line = one_error_line(capsys)
+            assert "access denied" in line
+            assert "check the credentials" in line
+            assert not (tmp_path / "d").exists()
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
         s3fs.S3FileSystem.clear_instance_cache()

@@ -124,18 +124,23 @@ def plot_gain_table(
 
 def read_table(path: str) -> dict[str, xr.Dataset]:
     """The terms of the gain table at ``path``, or one clear error."""
+    return read_table_and_attrs(path)[0]
+
+
+def read_table_and_attrs(path: str) -> tuple[dict[str, xr.Dataset], dict]:
+    """The terms of the gain table at ``path`` and its attributes, or one clear error."""
     require_file(path, "gain table")
     if not is_gain_table(path):
         raise not_a(path, "radiocloud gain table", "it has no rc-calibrate --gain-table marker")
     try:
-        table, _ = read_gain_table(path)
+        table, attrs = read_gain_table(path)
     except (OSError, KeyError, ValueError) as exc:
         raise not_a(path, "readable gain table", f"{type(exc).__name__}: {exc}") from None
     for name, term in table.items():
         missing = {"gains", "gain_flags"} - set(term.data_vars)
         if missing:
             raise not_a(path, "readable gain table", f"term {name} has no {', '.join(missing)}")
-    return table
+    return table, attrs
 
 
 def term_output(output: str, term: str) -> str:

@@ -18,7 +18,13 @@ import numpy as np
 
 from radiocloud.core.io.gaintable import chain_gains, compare_gains
 from radiocloud.plot.products.common import new_figure, not_a, require_file, save
-from radiocloud.plot.products.gains import CORR_STYLES, _legends, _utc, antenna_colours, read_table
+from radiocloud.plot.products.gains import (
+    CORR_STYLES,
+    _legends,
+    _utc,
+    antenna_colours,
+    read_table_and_attrs,
+)
 
 
 def read_truth(path: str):
@@ -40,14 +46,14 @@ def plot_gains_vs_truth(
 ) -> tuple[list[str], str]:
     """Draw the gain table at ``path`` against the true gains at ``truth_path`` into
     ``output``; return the files written and a one-line summary of the errors."""
-    table = read_table(path)
+    table, attrs = read_table_and_attrs(path)
     truth = read_truth(truth_path)
     antennas = [str(a) for a in truth.ant.values]
     for name, term in table.items():
         if [str(a) for a in term.ant.values] != antennas:
             raise not_a(path, f"table of the antennas in {truth_path}", f"term {name} has "
                         f"{', '.join(map(str, term.ant.values))}")  # fmt: skip
-    ref = _reference(path, antennas)
+    ref = _reference(path, str(attrs.get("ref_ant", "0")), antennas)
     times, freq = truth.time.values, truth.chan.values
     try:
         net, flags = chain_gains(table, times, freq)
@@ -86,11 +92,8 @@ def plot_gains_vs_truth(
     return [save(fig, output)], f"gains against the truth: {errors.summary()}"
 
 
-def _reference(path: str, antennas: list[str]) -> int:
-    """The table's reference antenna (an index or a name), as an index."""
-    from radiocloud.core.io import read_gain_table
-
-    ref = str(read_gain_table(path)[1].get("ref_ant", "0"))
+def _reference(path: str, ref: str, antennas: list[str]) -> int:
+    """The table's reference antenna ``ref`` (an index or a name), as an index."""
     if ref in antennas:
         return antennas.index(ref)
     if ref.isdigit() and int(ref) < len(antennas):
