@@ -74,6 +74,7 @@ class Cab:
     origin: str = "<config>"
     defaults: dict = field(default_factory=dict)
     wranglers: tuple[Wrangler, ...] = ()
+    image: str | None = None  # the container image (None: the backend's default for command)
 
     @property
     def params(self) -> dict[str, Parameter]:
@@ -187,4 +188,15 @@ def parse_cab(name: str, spec: Any, origin: str = "<config>") -> Cab:
         origin=origin,
         defaults=dict(spec.get("defaults") or {}),
         wranglers=wranglers,
+        image=_image(spec.get("image"), where),
     )
+
+
+def _image(spec: Any, where: str) -> str | None:
+    """A cab's ``image:``: a reference (``name:tag``), or Stimela's ``{name, version}``."""
+    if spec is None or isinstance(spec, str):
+        return spec or None
+    if isinstance(spec, Mapping) and isinstance(spec.get("name"), str):
+        version = spec.get("version")
+        return f"{spec['name']}:{version}" if version else spec["name"]
+    raise RecipeError(f"{where}.image: expected an image reference (name:tag); fix it")

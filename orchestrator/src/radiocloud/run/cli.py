@@ -19,7 +19,6 @@ import os
 import sys
 import time
 from pathlib import Path
-from types import ModuleType
 
 from radiocloud.core.errors import EXIT_BAD_INPUT, RadiocloudError
 from radiocloud.run import backends, provenance
@@ -74,7 +73,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("-t", "--tags", action="append", default=[], help="run tagged steps")
     parser.add_argument("--skip-tags", action="append", default=[], help="skip tagged steps")
     parser.add_argument("-d", "--dry-run", action="store_true", help="load and validate only")
-    parser.add_argument("-b", "--backend", default="native", help="native (container, kube: later)")
+    parser.add_argument(
+        "-b",
+        "--backend",
+        choices=backends.NAMES,
+        help="run every step with this backend (default: each step's backend.select, or native)",
+    )
     parser.add_argument(
         "--run-dir", help="where logs and provenance go (default rc-runs/NAME-TIME)"
     )
@@ -143,9 +147,9 @@ def run(argv: list[str]) -> int:
         steps=tuple(s for steps in options.step for s in steps.split(",")),
         skip_steps=tuple(s for steps in options.skip_step for s in steps.split(",")),
     )
-    backend = backends.get(options.backend)
+    dispatch = backends.Dispatch(options.backend)
     started = time.perf_counter()
-    check = Walk(dry=True, selection=selection)
+    check = Walk(dry=True, selection=selection, dispatch=dispatch)
     check.recipe(recipe, params, name, selection)
     if check.problems:
         raise ValidationFailed(check.problems)
@@ -158,7 +162,7 @@ def run(argv: list[str]) -> int:
     if options.dry_run:
         return 0
     walk = Walk(dry=False, selection=selection, echo=_echo)
-    return _execute(walk, backend, recipe, name, params, config.config.files, options, started)
+    return _execute(walk, dispatch, recipe, name, params, config.config.files, options, started)
 
 
 def _echo(line: str) -> None:
@@ -167,7 +171,7 @@ def _echo(line: str) -> None:
 
 def _execute(
     walk: Walk,
-    backend: ModuleType,
+    dispatch: backends.Dispatch,
     recipe: Recipe,
     name: str,
     params: dict,
@@ -181,9 +185,11 @@ def _execute(
     if options.resume:
         before = _latest(name) if options.resume == "latest" else Path(options.resume)
         previous, final = provenance.previous_run(before) if before else ({}, {})
-    record = provenance.RunRecord(run_dir, recipe=name, files=list(files), backend=options.backend)
+    record = provenance.RunRecord(
+        run_dir, recipe=name, files=list(files), backend=options.backend or "per step"
+    )
     walk.executor = Executor(
-        backend=backend, record=record, say=walk.say, previous=previous, final=final
+        dispatch=dispatch, record=record, say=walk.say, previous=previous, final=final
     )
     _link_latest(name, run_dir)
     try:

@@ -15,11 +15,11 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from types import ModuleType
 from typing import Any
 
 from radiocloud.core.errors import RadiocloudError
 from radiocloud.run import provenance
+from radiocloud.run.backends import DataPath, Dispatch, StepContext
 from radiocloud.run.cab import Cab
 from radiocloud.run.formula import is_unset
 from radiocloud.run.schema import Parameter
@@ -42,7 +42,7 @@ _CHAIN: contextvars.ContextVar[_Chain] = contextvars.ContextVar("resume_chain")
 
 @dataclass
 class Executor:
-    backend: ModuleType
+    dispatch: Dispatch
     record: provenance.RunRecord
     say: Callable[[str], None]
     previous: Mapping[str, Any] = field(default_factory=dict)  # --resume: earlier step entries
@@ -51,8 +51,16 @@ class Executor:
     counts: dict[str, int] = field(default_factory=lambda: {"run": 0, "skipped": 0, "resumed": 0})
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def run(self, cab: Cab, values: Mapping[str, Any], argv: list[str], fq: str) -> dict[str, Any]:
-        """Run (or resume) the step ``fq``; the output values its wranglers parsed."""
+    def run(
+        self,
+        cab: Cab,
+        values: Mapping[str, Any],
+        argv: list[str],
+        fq: str,
+        settings: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Run (or resume) the step ``fq``; the output values its wranglers parsed.
+        ``settings``: the ``backend:`` section that applies to the step."""
         inputs = {path: provenance.digest(path) for path in file_paths(cab.inputs, values)}
         self.record.touch(inputs)
         key = provenance.step_key(argv)
@@ -72,7 +80,7 @@ class Executor:
         self._chain().resuming = False
         _prepare_outputs(cab, values)
         self.say(f"> {fq}: {' '.join(argv)}")
-        wrangling = self._dispatch(cab, argv, fq, entry)
+        wrangling = self._dispatch(cab, values, argv, fq, entry, settings or {})
         entry["parsed"] = wrangling.outputs
         created = file_paths(cab.params, values, creates)
         entry["outputs"] = outputs = {path: provenance.digest(path) for path in created}
@@ -116,11 +124,23 @@ class Executor:
         self.say(f"- {fq}: skipped ({why})")
         self.record.step(fq, {"status": "skipped", "reason": why})
 
-    def _dispatch(self, cab: Cab, argv: list[str], fq: str, entry: dict[str, Any]) -> Wrangling:
-        """Run the command through the backend; its wrangled output, or StepFailed."""
+    def _dispatch(
+        self,
+        cab: Cab,
+        values: Mapping[str, Any],
+        argv: list[str],
+        fq: str,
+        entry: dict[str, Any],
+        settings: Mapping[str, Any],
+    ) -> Wrangling:
+        """Run the command through the step's backend; its wrangled output, or StepFailed."""
+        name, backend, options = self.dispatch.choose(settings)
+        context = step_context(cab, values, argv, fq, options)
         log_path = self.record.log_path(fq)
         started = time.perf_counter()
-        entry.update(status="running", log=str(log_path), started=time.strftime("%H:%M:%S"))
+        entry.update(
+            status="running", backend=name, log=str(log_path), started=time.strftime("%H:%M:%S")
+        )
         self.record.step(fq, entry)
         wrangling = Wrangling(cab.wranglers)
 
@@ -130,7 +150,7 @@ class Executor:
 
         try:
             usage: dict[str, Any] = {}
-            code = self.backend.run(argv, log_path=log_path, echo=echo, usage=usage)
+            code = backend.run(argv, log_path=log_path, echo=echo, usage=usage, step=context)
             entry.update(usage)
         except KeyboardInterrupt:
             entry["seconds"] = round(time.perf_counter() - started, 3)
@@ -175,6 +195,25 @@ class Executor:
     def _count(self, what: str) -> None:
         with self.lock:
             self.counts[what] += 1
+
+
+def step_context(
+    cab: Cab, values: Mapping[str, Any], argv: list[str], fq: str, options: Mapping[str, Any]
+) -> StepContext:
+    """What a backend is told about a step beyond its command line."""
+    return StepContext(
+        fq=fq,
+        cab=cab.name,
+        command=argv[0],
+        image=cab.image,
+        paths=tuple(
+            DataPath(path, written=creates(param) or param.writable)
+            for name, param in cab.params.items()
+            if param.dtype.is_path
+            for path in paths(values.get(name))
+        ),
+        options=options,
+    )
 
 
 def _prepare_outputs(cab: Cab, values: Mapping[str, Any]) -> None:

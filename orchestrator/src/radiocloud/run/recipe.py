@@ -35,6 +35,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from radiocloud.run import backends
 from radiocloud.run.cab import Cab, parse_cab
 from radiocloud.run.formula import UNSET, FormulaError, is_unset, references
 from radiocloud.run.loader import RecipeError
@@ -91,6 +92,7 @@ class Step:
     info: str = ""
     assign: dict[str, Any] = field(default_factory=dict)  # recipe variables for this step only
     assign_based_on: dict[str, Any] = field(default_factory=dict)
+    backend: dict[str, Any] = field(default_factory=dict)  # merged with the recipes' above
 
     @property
     def schema(self) -> dict[str, Parameter]:
@@ -119,6 +121,7 @@ class Recipe:
     assign: dict[str, Any] = field(default_factory=dict)
     assign_based_on: dict[str, Any] = field(default_factory=dict)
     for_loop: ForLoop | None = None
+    backend: dict[str, Any] = field(default_factory=dict)  # merged with the recipes' above
     # recipe parameter -> the (step label, step parameter) pairs it is bound to
     bindings: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
 
@@ -179,7 +182,10 @@ class Configuration:
             raise RecipeError(f"{self.origin}: no recipe named '{name}'; choose one of: {known}")
         return self.build(self.config[name], name, ())
 
-    def build(self, spec: Any, name: str, chain: tuple[str, ...]) -> Recipe:
+    def build(
+        self, spec: Any, name: str, chain: tuple[str, ...], backend: Mapping | None = None
+    ) -> Recipe:
+        """The recipe ``spec``; ``backend`` holds the backend settings of the recipes above."""
         origin = getattr(spec, "origin", self.origin)
         if not isinstance(spec, Mapping):
             raise RecipeError(f"{origin}: {name}: a recipe must be a mapping with steps; fix it")
@@ -193,18 +199,25 @@ class Configuration:
             defaults=flatten(spec.get("defaults") or {}),
             assign=flatten(spec.get("assign") or {}),
             assign_based_on=dict(spec.get("assign_based_on") or {}),
+            backend=backends.merge(
+                backend, backends.check_settings(spec.get("backend"), f"{origin}: {name}")
+            ),
         )
         steps = spec.get("steps") or {}
         if not isinstance(steps, Mapping) or not steps:
             raise RecipeError(f"{origin}: {name}: a recipe needs steps; add a steps: mapping")
         for label, step_spec in steps.items():
-            recipe.steps[str(label)] = self._step(str(label), step_spec, name, (*chain, name))
+            recipe.steps[str(label)] = self._step(
+                str(label), step_spec, name, (*chain, name), recipe.backend
+            )
         recipe.for_loop = _for_loop(spec.get("for_loop"), origin, name)
         _bind_aliases(recipe, spec.get("aliases") or {}, origin, name)
         _check_references(recipe, name)
         return recipe
 
-    def _step(self, label: str, spec: Any, recipe_name: str, chain: tuple[str, ...]) -> Step:
+    def _step(
+        self, label: str, spec: Any, recipe_name: str, chain: tuple[str, ...], backend: Mapping
+    ) -> Step:
         fq = f"{recipe_name}.steps.{label}"
         origin = getattr(spec, "origin", self.origin)
         where = f"{origin}: {fq}"
@@ -226,6 +239,7 @@ class Configuration:
             assign_based_on=dict(spec.get("assign_based_on") or {}),
             tags=(tags,) if isinstance(tags, str) else tuple(tags),
             info=str(spec.get("info") or ""),
+            backend=backends.merge(backend, backends.check_settings(spec.get("backend"), where)),
         )
         if "cab" in spec:
             cab = spec["cab"]
@@ -235,7 +249,7 @@ class Configuration:
                 else self.cab(str(cab), where)
             )
         else:
-            step.recipe = self._sub_recipe(spec["recipe"], where, fq, chain)
+            step.recipe = self._sub_recipe(spec["recipe"], where, fq, chain, step.backend)
         step.params = _regroup(step.params, step)
         for key in step.params:
             if not step.knows(key):
@@ -243,9 +257,11 @@ class Configuration:
                 raise RecipeError(f"{where}: unknown parameter '{key}'; it takes {known}")
         return step
 
-    def _sub_recipe(self, ref: Any, where: str, fq: str, chain: tuple[str, ...]) -> Recipe:
+    def _sub_recipe(
+        self, ref: Any, where: str, fq: str, chain: tuple[str, ...], backend: Mapping
+    ) -> Recipe:
         if isinstance(ref, Mapping):
-            return self.build(ref, fq, chain)
+            return self.build(ref, fq, chain, backend)
         name = str(ref)
         path = name.split(".")
         if name in self.config and name not in NON_RECIPE_KEYS:
@@ -260,7 +276,7 @@ class Configuration:
             )
         if name in chain:
             raise RecipeError(f"{where}: recipe '{name}' includes itself; break the cycle")
-        return self.build(spec, name, (*chain, name))
+        return self.build(spec, name, (*chain, name), backend)
 
 
 def _for_loop(spec: Any, origin: str, name: str) -> ForLoop | None:

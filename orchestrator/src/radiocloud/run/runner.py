@@ -20,7 +20,15 @@ from pathlib import Path
 from typing import Any
 
 from radiocloud.core.errors import BadInputError, RadiocloudError
-from radiocloud.run.execute import Executor, StepFailed, creates, file_paths, paths
+from radiocloud.run.backends import Dispatch
+from radiocloud.run.execute import (
+    Executor,
+    StepFailed,
+    creates,
+    file_paths,
+    paths,
+    step_context,
+)
 from radiocloud.run.formula import UNSET, FormulaError, UnknownNameError, evaluate, is_unset
 from radiocloud.run.loader import RecipeError
 from radiocloud.run.recipe import Recipe, Step, flatten
@@ -49,6 +57,7 @@ class Walk:
     dry: bool
     selection: Selection
     executor: Executor | None = None  # None: validate only
+    dispatch: Dispatch | None = None  # validating: ask each step's backend whether it can run
     echo: Callable[[str], None] = print
     problems: list[str] = field(default_factory=list)
     produced: set[str] = field(default_factory=set)
@@ -382,14 +391,29 @@ class Walk:
         argv = cab.argv(values, command)
         self.produced.update(file_paths(cab.params, values, creates))
         if self.executor is None:
+            if self.dispatch is not None:
+                self._check_backend(step, values, argv, fq, where)
             return {}
-        parsed = self.executor.run(cab, values, argv, fq)
+        parsed = self.executor.run(cab, values, argv, fq, step.backend)
         return {
             name: value
             if name not in cab.outputs
             else self._checked(cab.outputs[name], value, where)
             for name, value in parsed.items()
         }
+
+    def _check_backend(
+        self, step: Step, values: dict[str, Any], argv: list[str], fq: str, where: str
+    ) -> None:
+        """The problems the step's backend sees in running it (engine, image, volumes...)."""
+        _, backend, options = self.dispatch.choose(step.backend)
+        check = getattr(backend, "check", None)
+        if check is None:
+            return
+        for problem in check(step_context(step.cab, values, argv, fq, options)):
+            line = f"{where}: {problem}"
+            if line not in self.problems:
+                self._problem(line)
 
     def _skipped(self, fq: str, why: str) -> None:
         if self.executor is not None:

@@ -12,7 +12,7 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
-from radiocloud.run.backends import resolve_program
+from radiocloud.run.backends import StepContext, resolve_program
 
 GRACE = 10.0
 
@@ -24,8 +24,10 @@ def run(
     echo: Callable[[str], None],
     cwd: str = ".",
     usage: dict | None = None,
+    step: StepContext | None = None,
 ) -> int:
-    """Run ``argv``; its exit code. ``usage`` gets the process's ``peak_rss_mib``."""
+    """Run ``argv``; its exit code. ``usage`` gets the process's ``peak_rss_mib``. The native
+    backend needs nothing from ``step``: the paths are the host's."""
     argv = [resolve_program(argv[0]), *argv[1:]]
     with open(log_path, "w", encoding="utf-8", errors="replace") as log:
         log.write(f"$ {subprocess.list2cmdline(argv)}\n")
