@@ -26,6 +26,7 @@ of the recipes above the step and of the step itself (inner ones override outer 
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import os
 import shutil
 import sys
@@ -38,7 +39,6 @@ from radiocloud.core.errors import BadInputError
 from radiocloud.run.loader import RecipeError
 
 NAMES = ("native", "container", "kube")
-BUILT = ("native",)
 
 
 @dataclass(frozen=True)
@@ -62,14 +62,13 @@ class StepContext:
 
 
 def get(name: str) -> ModuleType:
-    """The backend module ``name``."""
-    if name in BUILT:
-        return importlib.import_module(f"radiocloud.run.backends.{name}")
-    if name in NAMES:
-        raise BadInputError(
-            f"the '{name}' backend is not built yet (issue 10); use --backend native"
-        )
-    raise BadInputError(f"unknown backend '{name}'; use one of: {', '.join(NAMES)}")
+    """The backend module ``name`` (radiocloud.run.backends.NAME)."""
+    if name not in NAMES:
+        raise BadInputError(f"unknown backend '{name}'; use one of: {', '.join(NAMES)}")
+    module = f"radiocloud.run.backends.{name}"
+    if importlib.util.find_spec(module) is None:
+        raise BadInputError(f"the '{name}' backend is not built yet; use --backend native")
+    return importlib.import_module(module)
 
 
 def merge(outer: Mapping[str, Any] | None, inner: Mapping[str, Any] | None) -> dict[str, Any]:
