@@ -59,7 +59,11 @@ def crd_schema(kind: str) -> dict:
 
     text = (files("dask_kubernetes.operator") / CRDS / f"{kind.lower()}.yaml").read_text()
     crd = yaml.safe_load(text)
-    return _strict(crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"])
+    schema = _strict(crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"])
+    # the fields every object has, which a CRD's schema leaves to the API server
+    schema["properties"].update(apiVersion={"type": "string"}, kind={"type": "string"},
+                                metadata={"type": "object"})  # fmt: skip
+    return schema
 
 
 def _strict(schema: Any) -> Any:

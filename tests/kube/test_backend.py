@@ -4,9 +4,12 @@ against the fake API server of conftest.py, whose kubelet runs each Job as a loc
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -28,6 +31,12 @@ cabs:
     image: example.org/tools:1
     inputs:
       script: {dtype: str, required: true, policies: {positional: true}}
+  dask-wait:
+    info: says it started, then waits; asks for dask workers (--workers N) as the apps do
+    command: sh -c 'echo started; sleep 60; touch waited' dask-wait
+    image: example.org/tools:1
+    inputs:
+      workers: {dtype: int, default: 0}
 """
 
 
@@ -103,3 +112,173 @@ def test_a_step_runs_as_a_job_its_log_streamed_and_the_job_deleted(project, fake
     assert fake_kube.created == [("job", job)]
     assert fake_kube.deleted == [("job", job)]
     assert "[main.w] written" in result.stdout + result.stderr
+
+
+def test_a_failing_step_reports_its_exit_code_and_its_job_is_kept(project, fake_kube):
+    project.recipe("""
+        f:
+          cab: sh
+          params: {script: "echo about to fail; exit 3"}
+        after:
+          cab: write
+          params: {file: after.txt}
+        """)
+    result = project.run()
+    assert result.returncode == 1
+    assert "exit code 3" in result.stderr
+    entry = project.record()["steps"]["main.f"]
+    assert (entry["status"], entry["exit_code"]) == ("failed", 3)
+    assert "main.after" not in project.record()["steps"]
+    assert "about to fail" in project.log("f")
+    assert f"job {entry['job']} kept" in project.log("f")
+    assert fake_kube.created == [("job", entry["job"])]
+    assert fake_kube.deleted == []  # kept for kubectl logs
+    assert entry["job"] in fake_kube.jobs
+
+
+def test_cleanup_always_deletes_a_failed_job(project, fake_kube):
+    project.recipe(
+        """
+        f:
+          cab: sh
+          params: {script: "exit 5"}
+        """,
+        cleanup="always",
+    )
+    result = project.run()
+    assert result.returncode == 1
+    job = project.record()["steps"]["main.f"]["job"]
+    assert project.record()["steps"]["main.f"]["exit_code"] == 5
+    assert fake_kube.deleted == [("job", job)]
+
+
+def _wait_for(predicate, what: str, process: subprocess.Popen, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline, f"{what} never happened"
+        time.sleep(0.05)
+
+
+def test_ctrl_c_deletes_the_job_and_the_daskcluster_and_records_an_interrupted_run(
+    project, fake_kube
+):
+    project.recipe("""
+        wait:
+          cab: dask-wait
+          params: {workers: 2}
+        """)
+    process = project.start()
+    log = project.work / "run" / "logs" / "main.wait.log"
+    started = lambda: log.exists() and "started" in log.read_text().splitlines()  # noqa: E731
+    _wait_for(started, "the step's start", process)
+    (pod,) = fake_kube.pods.values()
+    assert "--scheduler" in pod.spec["containers"][0]["command"]
+    os.killpg(process.pid, signal.SIGINT)  # Ctrl-C: the terminal signals rc-run's group
+    _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 130, stderr
+    record = project.record()
+    assert record["status"] == "interrupted"
+    entry = record["steps"]["main.wait"]
+    assert entry["status"] == "interrupted"
+    assert [kind for kind, _ in fake_kube.created] == ["daskcluster", "job"]
+    assert sorted(fake_kube.deleted) == sorted(fake_kube.created)
+    assert not fake_kube.jobs
+    assert not fake_kube.daskclusters
+    assert pod.process.poll() is not None  # the pod's process was stopped
+    assert not (project.work / "waited").exists()
+
+
+def _problems(result: subprocess.CompletedProcess) -> list[str]:
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert "nothing was run" in result.stderr
+    return [line for line in result.stderr.splitlines() if "step 'main." in line]
+
+
+WRITE = """
+    w:
+      cab: write
+      params: {file: out.txt}
+    """
+
+
+def test_an_unreachable_api_is_one_line_before_anything_runs(
+    project, fake_kube, tmp_path, monkeypatch
+):
+    project.recipe(WRITE)
+    nowhere = tmp_path / "nowhere.yaml"
+    text = (tmp_path / "kubeconfig").read_text()
+    nowhere.write_text(text.replace(fake_kube.url, "http://127.0.0.1:9"))  # nothing listens
+    monkeypatch.setenv("KUBECONFIG", str(nowhere))
+    (line,) = _problems(project.run())
+    assert "the Kubernetes API at http://127.0.0.1:9 is unreachable" in line
+    assert "Connection refused" in line
+    assert not fake_kube.requests
+    assert not (project.work / "out.txt").exists()
+
+
+def test_no_kube_config_is_one_line(project, fake_kube, tmp_path, monkeypatch):
+    project.recipe(WRITE)
+    monkeypatch.delenv("KUBECONFIG")
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.kube/config
+    (line,) = _problems(project.run())
+    assert "no Kubernetes config: set KUBECONFIG" in line
+    assert "in-cluster" in line
+
+
+def test_a_missing_namespace_is_one_line(project, fake_kube):
+    project.recipe(WRITE, namespace="nowhere")
+    (line,) = _problems(project.run())
+    assert "namespace 'nowhere' does not exist" in line
+    assert "kubectl create namespace nowhere" in line
+    assert not fake_kube.created
+
+
+def test_each_problem_is_one_line_before_anything_runs(project, fake_kube, tmp_path):
+    """A path outside the volumes, a program with no image, a misspelt setting."""
+    outside = tmp_path / "elsewhere" / "out.txt"
+    project.recipe(f"""
+        first:
+          cab: write
+          params: {{file: inside.txt}}
+        outside:
+          cab: write
+          params: {{file: {outside}}}
+        s3:
+          cab: write
+          params: {{file: "s3://bucket/out.txt"}}
+        no-image:
+          cab: echo
+          params: {{text: hi}}
+        """)
+    text = (project.work / "r.yml").read_text()
+    text = text.replace("cabs:\n", "cabs:\n  echo:\n    command: echo\n    inputs:\n"
+                        "      text: {dtype: str, policies: {positional: true}}\n")  # fmt: skip
+    (project.work / "r.yml").write_text(text)
+    problems = _problems(project.run())
+    assert len(problems) == 2, problems
+    assert "step 'main.outside'" in problems[0]
+    assert f"{outside} is outside the volumes mounted in its pod" in problems[0]
+    assert "or use an s3:// URL" in problems[0]
+    assert "step 'main.no-image'" in problems[1]
+    assert "cab 'echo' names no image" in problems[1]
+    assert not fake_kube.created
+    assert not (project.work / "inside.txt").exists()
+
+
+def test_a_misspelt_setting_is_one_line_with_a_hint(project, fake_kube):
+    project.recipe(WRITE, namspace="radiocloud")
+    (line,) = _problems(project.run())
+    assert "backend.kube: unknown setting 'namspace'; did you mean 'namespace'?" in line
+
+
+def test_an_image_that_cannot_be_pulled_fails_the_step_in_one_line(project, fake_kube):
+    project.recipe(WRITE)
+    fake_kube.unpullable.add("example.org/tools:1")
+    result = project.run()
+    assert result.returncode == 1
+    (line,) = [line for line in project.log("w").splitlines() if "cannot start" in line]
+    assert "ImagePullBackOff: Back-off pulling image example.org/tools:1" in line
+    assert "containers/build" in line
+    assert "exit code 1" in result.stderr

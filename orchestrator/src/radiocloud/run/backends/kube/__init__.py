@@ -42,6 +42,7 @@ image, and a local data path that no volume holds.
 
 from __future__ import annotations
 
+import shlex
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -151,7 +152,7 @@ class _Step:
             code == 0 and self.settings.cleanup == "on-success"
         ):
             self._delete_job()
-        elif code != 0:
+        elif code != 0 and self.created_job:
             self.out(f"job {self.job} kept: kubectl -n {self.ns} logs job/{self.job}")
         return code
 
@@ -160,7 +161,7 @@ class _Step:
         if workers:
             argv = manifests.with_scheduler(argv, self._start_cluster(workers, threads))
         job = manifests.job(self.job, argv, self.image, self.step, self.settings, self.run_id)
-        self.out(f"$ {' '.join(argv)}")
+        self.out(f"$ {shlex.join(argv)}")
         _call("creating the job", self.batch.create_namespaced_job, self.ns, job)
         self.created_job = True
         self.out(f"job {self.job} created in namespace {self.ns}")
@@ -179,7 +180,8 @@ class _Step:
         )  # fmt: skip
         self.usage["dask_cluster"] = self.dask
         try:
-            self.custom.create_namespaced_custom_object(GROUP, VERSION, self.ns, PLURAL, spec)
+            _call("creating the daskcluster", self.custom.create_namespaced_custom_object,
+                  GROUP, VERSION, self.ns, PLURAL, spec)  # fmt: skip
         except ApiException as error:
             if error.status == 404:
                 raise CannotStart(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import json
 import os
 import re
 
@@ -70,8 +71,13 @@ def reason(error: BaseException) -> str:
 
 
 def api_error(api: client.ApiClient, error: ApiException, doing: str) -> str:
-    """One line for an API call the server refused."""
-    return f"Kubernetes API at {server(api)}: {doing}: {error.status} {error.reason}"
+    """One line for an API call the server refused, with the server's message."""
+    try:
+        message = json.loads(error.body)["message"].splitlines()[0]
+    except (TypeError, ValueError, KeyError, IndexError):
+        message = ""
+    said = f": {message}" if message else ""
+    return f"Kubernetes API at {server(api)}: {doing}: {error.status} {error.reason}{said}"
 
 
 _PROBED: dict[tuple[str | None, str], list[str]] = {}

@@ -16,8 +16,6 @@ from collections.abc import Mapping, Sequence
 from importlib import metadata
 from typing import Any
 
-from dask_kubernetes.constants import MAX_CLUSTER_NAME_LEN
-from dask_kubernetes.operator import make_cluster_spec
 from kubernetes import client
 
 from radiocloud.run.backends import StepContext
@@ -63,7 +61,9 @@ def unique_name(fq: str, limit: int = 63) -> str:
 
 
 def cluster_name(job: str) -> str:
-    """The DaskCluster of the Job ``job`` (the operator allows :data:`MAX_CLUSTER_NAME_LEN`)."""
+    """The DaskCluster of the Job ``job`` (as short as the operator wants it)."""
+    from dask_kubernetes.constants import MAX_CLUSTER_NAME_LEN
+
     head, token = job.rsplit("-", 1)
     return f"{head[: MAX_CLUSTER_NAME_LEN - len(token) - 3].rstrip('-')}-dc-{token}"
 
@@ -262,6 +262,8 @@ def dask_cluster(
 ) -> dict[str, Any]:
     """The DaskCluster (kubernetes.dask.org/v1) of ``workers`` workers of ``threads`` threads
     each (0: dask's default, the pod's cores), its pods placed and mounted like the Job's."""
+    from dask_kubernetes.operator import make_cluster_spec  # 2 s to import: only when used
+
     dask = settings.dask
     requests = {k: v for k, v in (("cpu", dask.worker_cpu), ("memory", dask.worker_memory)) if v}
     limits = {"memory": dask.worker_memory} if dask.worker_memory else {}
