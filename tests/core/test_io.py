@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import importlib
+
 import dask
 import numpy as np
 import pytest
+import zarr
 from casacore.tables import table
 from hypothesis import HealthCheck, given, settings
 
@@ -100,6 +103,23 @@ def test_converted_datasets_keep_the_partitions_the_apps_read(tmp_path):
         for key, ds in want.items():
             for col in ("TIME", "ANTENNA1", "DATA"):
                 np.testing.assert_array_equal(got[key][col].values, ds[col].values)
+
+
+def test_converted_zarr_is_stored_in_chunks_of_about_the_chosen_size(tmp_path, monkeypatch):
+    """rc-data convert stores about STORED_CHUNK_BYTES of the widest column per chunk (so many
+    workers read a column in parallel), and the copy reads back equal."""
+    convert_module = importlib.import_module("radiocloud.core.io.convert")
+
+    ms = build_ms(tmp_path / "a.ms", MSSpec(n_ant=8, n_time=40, spw_chans=(16,)))  # 1120 rows
+    widest = 16 * 4 * 8  # DATA: 16 channels x 4 correlations of complex64
+    monkeypatch.setattr(convert_module, "MIN_ROW_CHUNK", 1)
+    monkeypatch.setattr(convert_module, "STORED_CHUNK_BYTES", 300 * widest)
+    io.convert(ms, tmp_path / "b.zarr")
+    (ds,) = io.open_dataset(str(tmp_path / "b.zarr"), columns=["DATA"], row_chunk=10**6)
+    stored = zarr.open(str(tmp_path / "b.zarr/MAIN/MAIN_0/DATA"), mode="r")
+    assert stored.chunks[0] == 300
+    assert stored.shape[0] == 1120
+    np.testing.assert_array_equal(ds.DATA.values, io.open_dataset(ms, columns=["DATA"])[0].DATA)
 
 
 def test_open_dataset_groups_and_columns(tmp_path):
