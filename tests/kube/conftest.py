@@ -13,6 +13,7 @@ Service names. Every Job and DaskCluster posted is validated as the tests valida
 from __future__ import annotations
 
 import datetime
+import functools
 import json
 import os
 import re
@@ -52,6 +53,7 @@ def validate_k8s(manifest: dict) -> None:
     kubernetes_validate.validate(manifest, K8S_VERSION, strict=True)
 
 
+@functools.cache
 def crd_schema(kind: str) -> dict:
     """The openAPIV3Schema of a dask-kubernetes CRD as its wheel ships it (the helm chart's
     resolved CRDs), made strict: objects that list properties accept no others."""
@@ -478,3 +480,15 @@ def fake_kube(tmp_path, monkeypatch):
     kube.close()
     cluster.api_client.cache_clear()
     cluster._PROBED.clear()
+
+
+@pytest.fixture
+def valid_k8s():
+    """validate_k8s: a manifest checked against Kubernetes' OpenAPI schema, offline."""
+    return validate_k8s
+
+
+@pytest.fixture
+def valid_daskcluster():
+    """validate_daskcluster: a DaskCluster checked against the operator's CRD, offline."""
+    return validate_daskcluster

@@ -65,7 +65,7 @@ def cluster_name(job: str) -> str:
     from dask_kubernetes.constants import MAX_CLUSTER_NAME_LEN
 
     head, token = job.rsplit("-", 1)
-    return f"{head[: MAX_CLUSTER_NAME_LEN - len(token) - 3].rstrip('-')}-dc-{token}"
+    return f"{head[: MAX_CLUSTER_NAME_LEN - len(token) - 4].rstrip('-')}-dc-{token}"
 
 
 def labels(step: StepContext, run_id: str) -> dict[str, str]:
@@ -93,34 +93,51 @@ def is_url(path: str) -> bool:
     return bool(_URL.match(path))
 
 
-def in_container(path: str, volumes: Sequence[Volume], cwd: str = ".") -> str | None:
-    """Where the container sees the host's ``path``: under the mount of the volume whose
-    host_path holds it; None when no volume holds it."""
+def volume_of(path: str, volumes: Sequence[Volume], cwd: str = ".") -> tuple[Volume, str] | None:
+    """The volume that holds the host's ``path`` (the innermost, when host paths nest), and
+    where the container sees the path; None when no volume holds it."""
     full = os.path.normpath(os.path.join(os.path.abspath(cwd), path))
+    found = None
     for volume in volumes:
         if volume.host_path is None:
             continue
         host = os.path.normpath(os.path.abspath(volume.host_path))
-        if full == host or full.startswith(host + os.sep):
-            rest = os.path.relpath(full, host)
-            return (
-                volume.mount if rest == "." else posixpath.join(volume.mount, *rest.split(os.sep))
-            )
-    return None
+        if (full == host or full.startswith(host.rstrip(os.sep) + os.sep)) and (
+            found is None or len(host) > len(found[1])
+        ):
+            found = (volume, host)
+    if found is None:
+        return None
+    volume, host = found
+    rest = os.path.relpath(full, host)
+    inside = volume.mount if rest == "." else posixpath.join(volume.mount, *rest.split(os.sep))
+    return volume, inside
+
+
+def in_container(path: str, volumes: Sequence[Volume], cwd: str = ".") -> str | None:
+    """Where the container sees the host's ``path`` (None: no volume holds it)."""
+    found = volume_of(path, volumes, cwd)
+    return found[1] if found else None
 
 
 def outside_volumes(step: StepContext, settings: Settings) -> list[str]:
-    """One line per local data path of the step that no volume holds."""
+    """One line per local data path of the step that no volume holds (or that the step
+    writes to a read-only volume)."""
     problems = []
     for data in step.paths:
-        if is_url(data.path) or in_container(data.path, settings.volumes, step.cwd):
+        if is_url(data.path):
             continue
         full = os.path.abspath(os.path.join(step.cwd, data.path))
-        problems.append(
-            f"{full} is outside the volumes mounted in its pod; add one that holds it "
-            f"(backend.kube.volumes: [{{pvc: NAME, mount: /data, host_path: DIR}}]) "
-            "or use an s3:// URL"
-        )
+        found = volume_of(data.path, settings.volumes, step.cwd)
+        if found is None:
+            problems.append(
+                f"{full} is outside the volumes mounted in its pod; add one that holds it "
+                f"(backend.kube.volumes: [{{pvc: NAME, mount: /data, host_path: DIR}}]) "
+                "or use an s3:// URL"
+            )
+        elif data.written and found[0].read_only:
+            problems.append(f"{full} is written by the step but volume '{found[0].pvc}' is "
+                            "mounted read_only")  # fmt: skip
     return problems
 
 
@@ -130,7 +147,7 @@ def container_argv(argv: Sequence[str], step: StepContext, settings: Settings) -
     declared = {data.path for data in step.paths}
     out = [argv[0]]
     for token in argv[1:]:
-        if token in declared or os.path.isabs(token):
+        if (token in declared or os.path.isabs(token)) and not is_url(token):
             token = in_container(token, settings.volumes, step.cwd) or token
         out.append(token)
     return out
