@@ -199,6 +199,7 @@ class FakeKube:
         self.daskclusters: dict[str, dict] = {}
         self.services: dict[str, dict] = {}
         self.clusters: dict[str, Any] = {}  # DaskCluster name -> LocalCluster
+        self.computed: dict[str, list[str]] = {}  # DaskCluster name -> its task prefixes
         self.claims: dict[str, str] = {}  # PVC name -> directory
         self.secrets: dict[str, dict[str, str]] = {}
         self.unpullable: set[str] = set()
@@ -274,6 +275,7 @@ class FakeKube:
         self.services.pop(f"{name}-scheduler", None)
         self.deleted.append(("daskcluster", name))
         if cluster is not None:
+            self.computed[name] = sorted(cluster.scheduler.task_prefixes)  # what ran on it
             cluster.close()
 
     def close(self) -> None:
