@@ -120,6 +120,12 @@ def uv() -> list[str]:
     raise BuildError("uv is not installed: pip install uv")
 
 
+def pip() -> list[str]:
+    """pip of this Python, else pip run by uv (a uv-made venv has no pip)."""
+    probe = subprocess.run([sys.executable, "-m", "pip", "--version"], capture_output=True)
+    return [sys.executable, "-m", "pip"] if probe.returncode == 0 else [*uv(), "tool", "run", "pip"]
+
+
 def run(argv: list[str], **kwargs) -> subprocess.CompletedProcess:
     """``argv``, failing with its last output lines."""
     done = subprocess.run(argv, capture_output=True, text=True, **kwargs)
@@ -220,9 +226,7 @@ def wheelhouse(lines: list[str], into: Path) -> None:
     pinned.write_text("\n".join(lines) + "\n")
     run(
         [
-            sys.executable,
-            "-m",
-            "pip",
+            *pip(),
             "download",
             "--quiet",
             "--only-binary=:all:",
