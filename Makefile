@@ -23,7 +23,10 @@ lint: setup
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
 
+# containers/ensure-podman installs podman for tests/containers where it can (root on Debian);
+# it never fails the test command (without podman those tests skip, saying why)
 test: lint
+	@containers/ensure-podman
 	$(RUN) pytest
 
 format: setup
