@@ -127,10 +127,24 @@ def _positions(index: Target, rowid: np.ndarray) -> np.ndarray:
     return index.open()[lo : hi + 1][rowid - lo]
 
 
-def _select(array, pos: np.ndarray):
+def _contiguous(pos: np.ndarray) -> slice | None:
+    """``pos`` as one slice when it is a run of consecutive places (the usual case)."""
     if pos.size and pos[-1] - pos[0] == pos.size - 1 and np.all(np.diff(pos) == 1):
-        return array[int(pos[0]) : int(pos[-1]) + 1]  # contiguous: one slice
-    return array.get_orthogonal_selection((pos,))
+        return slice(int(pos[0]), int(pos[-1]) + 1)
+    return None
+
+
+def _select(array, pos: np.ndarray):
+    run = _contiguous(pos)
+    return array[run] if run is not None else array.get_orthogonal_selection((pos,))
+
+
+def _assign(array, pos: np.ndarray, values) -> None:
+    run = _contiguous(pos)
+    if run is not None:
+        array[run] = values  # whole chunks are encoded without reading them first
+    else:
+        array.set_orthogonal_selection((pos,), values)
 
 
 def _read_block(rowid: np.ndarray, target: Target, index: Target) -> np.ndarray:
@@ -148,11 +162,13 @@ def read_rows(target: Target, top: DatasetURL, rowid: da.Array, dtype, shape: tu
     )  # fmt: skip
 
 
-def _write_block(rowid: np.ndarray, values: np.ndarray, target: Target, index: Target):
+def _write_block(rowid: np.ndarray, values, target: Target, index: Target):
+    while isinstance(values, list):  # the cell dimensions' one block each (see write_rows)
+        (values,) = values
     pos = _positions(index, rowid)
     if pos.size:
-        target.open("r+").set_orthogonal_selection((pos,), values)
-        target.mask().open("r+").set_orthogonal_selection((pos,), True)
+        _assign(target.open("r+"), pos, values)
+        _assign(target.mask().open("r+"), pos, True)
     return np.ones(1, bool)
 
 
@@ -161,7 +177,8 @@ def write_rows(target: Target, top: DatasetURL, rowid: da.Array, data: da.Array)
     inner = tuple(f"d{i}" for i in range(1, data.ndim))
     return da.blockwise(
         _write_block, ("row",), rowid, ("row",), data, ("row", *inner),
-        target=target, index=index, dtype=bool, adjust_chunks={"row": 1}, concatenate=True,
+        # not concatenate=True: it copies even a single block (the cells are one block each)
+        target=target, index=index, dtype=bool, adjust_chunks={"row": 1}, concatenate=False,
         meta=np.empty((0,), bool),
     )  # fmt: skip
 
