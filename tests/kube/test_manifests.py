@@ -169,6 +169,7 @@ def test_names_fit_kubernetes_limits():
         ("rc-flag-versions", "localhost/radiocloud/rc-flag"),
         ("rc-calibrate-apply", "localhost/radiocloud/rc-calibrate"),
         ("rc-image", "localhost/radiocloud/rc-image"),
+        ("rc-data", "localhost/radiocloud/core"),
         ("wsclean", None),
     ],
 )

@@ -19,18 +19,13 @@ from typing import Any
 from kubernetes import client
 
 from radiocloud.run.backends import StepContext
+from radiocloud.run.backends.container import IMAGE_OF  # the images containers/build makes
 from radiocloud.run.backends.kube.settings import Settings, Volume
 
 MANAGED_BY = {"app.kubernetes.io/managed-by": "rc-run"}
 JOB_LABEL = "radiocloud/job"  # on the Job's pod: how rc-run finds it
-# commands that live in another app's image (rc-data is core's: every app image has it)
-IMAGE_OF = {
-    "rc-flag-versions": "rc-flag",
-    "rc-flag-summary": "rc-flag",
-    "rc-calibrate-apply": "rc-calibrate",
-    "rc-data": "rc-flag",
-}
-VERSION = metadata.version("radiocloud-orchestrator")
+# images are tagged with radiocloud-core's version, as containers/build tags them
+VERSION = metadata.version("radiocloud-core")
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 
@@ -80,13 +75,14 @@ def labels(step: StepContext, run_id: str) -> dict[str, str]:
 
 
 def image_for(step: StepContext, settings: Settings) -> str | None:
-    """The cab's image, else the radiocloud image of the command (None for other programs)."""
+    """The cab's image, else the radiocloud image of the command (None for other programs):
+    REGISTRY/radiocloud/NAME:VERSION, NAME as in containers/images.toml (rc-data: core)."""
     if step.image:
         return step.image
-    command = IMAGE_OF.get(step.command, step.command)
-    if not command.startswith("rc-"):
+    name = IMAGE_OF.get(step.command, step.command)
+    if not name.startswith("rc-") and name != "core":
         return None
-    return f"{settings.image_registry}/radiocloud/{command}:{VERSION}"
+    return f"{settings.image_registry.rstrip('/')}/radiocloud/{name}:{VERSION}"
 
 
 def is_url(path: str) -> bool:

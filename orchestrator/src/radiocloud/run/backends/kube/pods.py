@@ -122,7 +122,11 @@ def waiting(pod: client.V1Pod) -> str | None:
 
 def _hint(why: str) -> str:
     if "Image" in why:
-        return "; build and push it (containers/build), or set the cab's image: or image_registry"
+        return (
+            "; build it (containers/build NAME), push it where the cluster pulls from (kind load"
+            " docker-image IMAGE, or a registry and backend.kube.image_registry), or set the "
+            "cab's image:"
+        )
     return ""
 
 
