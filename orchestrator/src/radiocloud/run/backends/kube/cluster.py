@@ -36,7 +36,8 @@ def api_client(context: str | None = None) -> client.ApiClient:
         if not any(os.path.exists(path) for path in named):
             raise Unavailable(f"no Kubernetes config: KUBECONFIG={files} names no file")
         try:
-            return config.new_client_from_config(context=context)
+            # named explicitly: the client reads KUBECONFIG once, when it is imported
+            return config.new_client_from_config(config_file=files or default, context=context)
         except (ConfigException, ValueError, OSError) as error:
             raise Unavailable(
                 f"the Kubernetes config {':'.join(named)} is unusable: {error}"
