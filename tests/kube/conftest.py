@@ -204,6 +204,8 @@ class FakeKube:
         self.secrets: dict[str, dict[str, str]] = {}
         self.unpullable: set[str] = set()
         self.pending_seconds = 0.2
+        self.crds = True  # the DaskCluster resource exists (the operator's CRDs are installed)
+        self.operator = True  # an operator acts on DaskClusters
         self.requests: list[tuple[str, str]] = []
         self.created: list[tuple[str, str]] = []
         self.deleted: list[tuple[str, str]] = []
@@ -242,7 +244,8 @@ class FakeKube:
         spec = {**spec, "metadata": {**spec["metadata"], "namespace": namespace}, "status": {}}
         self.daskclusters[name] = spec
         self.created.append(("daskcluster", name))
-        threading.Thread(target=self._operator, args=(namespace, spec), daemon=True).start()
+        if self.operator:
+            threading.Thread(target=self._operator, args=(namespace, spec), daemon=True).start()
         return spec
 
     def _operator(self, namespace: str, spec: dict) -> None:
@@ -328,6 +331,8 @@ class Handler(BaseHTTPRequestHandler):
         self.body = json.loads(self.rfile.read(length)) if length else None
         self.kube.requests.append((method, url.path))
         for verb, pattern, action in ROUTES:
+            if not self.kube.crds and "/daskclusters" in pattern:
+                continue  # an API server that does not know the kind: 404
             found = re.fullmatch(pattern, url.path)
             if verb == method and found:
                 return getattr(self, action)(**found.groupdict())

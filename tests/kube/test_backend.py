@@ -282,3 +282,40 @@ def test_an_image_that_cannot_be_pulled_fails_the_step_in_one_line(project, fake
     assert "ImagePullBackOff: Back-off pulling image example.org/tools:1" in line
     assert "containers/build" in line
     assert "exit code 1" in result.stderr
+
+
+def _in_process(tmp_path, argv: list[str], **options) -> tuple[int, list[str]]:
+    """The backend's run() in this process, for one step in image example.org/sh:1."""
+    from radiocloud.run.backends import StepContext
+    from radiocloud.run.backends import kube as backend
+
+    step = StepContext(fq="r.s", cab="sh", command=argv[0], image="example.org/sh:1",
+                       options={"poll": 0.05, **options})  # fmt: skip
+    (tmp_path / "logs").mkdir(exist_ok=True)
+    lines: list[str] = []
+    code = backend.run(argv, log_path=tmp_path / "logs" / "r.s.log", echo=lines.append, step=step)
+    return code, lines
+
+
+def test_no_daskcluster_resource_is_one_line_and_no_job_starts(fake_kube, tmp_path):
+    fake_kube.crds = False
+    code, lines = _in_process(tmp_path, ["sh", "-c", "echo never", "x", "--workers", "2"])
+    assert code == 1
+    assert lines[0].endswith("has no DaskCluster resource; install the dask-kubernetes "
+                             "operator (deploy/README.md)")  # fmt: skip
+    assert not fake_kube.created
+
+
+def test_a_daskcluster_no_operator_runs_times_out_and_is_deleted(fake_kube, tmp_path):
+    fake_kube.operator = False
+    started = time.monotonic()
+    code, lines = _in_process(tmp_path, ["sh", "-c", "echo never", "x", "--workers", "2"],
+                              dask={"start_timeout": 0.5})  # fmt: skip
+    assert code == 1
+    assert time.monotonic() - started < 10
+    (name,) = [name for kind, name in fake_kube.created]
+    assert f"daskcluster {name} not running after 0.5 s (phase None); is the dask-kubernetes " \
+        "operator running?" in " ".join(lines)  # fmt: skip
+    assert fake_kube.deleted == [("daskcluster", name)]
+    gets = [path for method, path in fake_kube.requests if path.endswith(name)]
+    assert len(gets) < 30  # polled every 0.05 s, not in a busy loop

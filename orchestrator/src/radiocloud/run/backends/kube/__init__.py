@@ -43,7 +43,6 @@ image, and a local data path that no volume holds.
 from __future__ import annotations
 
 import shlex
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -53,10 +52,9 @@ from kubernetes.client.exceptions import ApiException
 
 from radiocloud.run.backends import StepContext
 from radiocloud.run.backends.kube import cluster, manifests
+from radiocloud.run.backends.kube.daskcluster import DaskClusters, call
 from radiocloud.run.backends.kube.pods import CannotStart, Pods
 from radiocloud.run.backends.kube.settings import Settings, SettingsError, parse
-
-GROUP, VERSION, PLURAL = "kubernetes.dask.org", "v1", "daskclusters"
 
 
 def check(step: StepContext) -> list[str]:
@@ -125,7 +123,7 @@ class _Step:
         self.image, self.out, self.usage = image, out, usage
         self.ns = settings.namespace
         self.batch = client.BatchV1Api(api)
-        self.custom = client.CustomObjectsApi(api)
+        self.clusters = DaskClusters(api, self.ns, settings, out)
         self.job = manifests.unique_name(step.fq)
         self.dask: str | None = None
         self.created_job = False
@@ -162,7 +160,7 @@ class _Step:
             argv = manifests.with_scheduler(argv, self._start_cluster(workers, threads))
         job = manifests.job(self.job, argv, self.image, self.step, self.settings, self.run_id)
         self.out(f"$ {shlex.join(argv)}")
-        _call("creating the job", self.batch.create_namespaced_job, self.ns, job)
+        call("creating the job", self.batch.create_namespaced_job, self.ns, job)
         self.created_job = True
         self.out(f"job {self.job} created in namespace {self.ns}")
         pods = Pods(self.api, self.ns, self.job, self.settings, self.out)
@@ -179,42 +177,8 @@ class _Step:
             settings=self.settings, run_id=self.run_id,
         )  # fmt: skip
         self.usage["dask_cluster"] = self.dask
-        try:
-            _call("creating the daskcluster", self.custom.create_namespaced_custom_object,
-                  GROUP, VERSION, self.ns, PLURAL, spec)  # fmt: skip
-        except ApiException as error:
-            if error.status == 404:
-                raise CannotStart(
-                    f"the cluster at {cluster.server(self.api)} has no DaskCluster resource; "
-                    "install the dask-kubernetes operator (deploy/README.md)"
-                ) from None
-            raise
-        self.out(f"daskcluster {self.dask} created ({workers} workers)")
-        deadline = time.monotonic() + self.settings.dask.start_timeout
-        phase = None
-        while phase != "Running":
-            if time.monotonic() > deadline:
-                raise CannotStart(
-                    f"daskcluster {self.dask} not running after "
-                    f"{self.settings.dask.start_timeout:.0f} s (phase {phase}); is the "
-                    "dask-kubernetes operator running? (kubectl get pods -A -l "
-                    "app.kubernetes.io/name=dask-kubernetes-operator)"
-                )
-            time.sleep(0 if phase is None else self.settings.poll)
-            found = _call("reading the daskcluster", self.custom.get_namespaced_custom_object,
-                          GROUP, VERSION, self.ns, PLURAL, self.dask)  # fmt: skip
-            phase = (found.get("status") or {}).get("phase")
-            if phase == "Error":
-                raise CannotStart(f"the dask operator refused daskcluster {self.dask} (Error)")
-        core = client.CoreV1Api(self.api)
-        service = _call("reading the scheduler service", core.read_namespaced_service,
-                        f"{self.dask}-scheduler", self.ns)  # fmt: skip
-        address = manifests.scheduler_address(
-            self.settings.dask.scheduler_address, name=self.dask, namespace=self.ns,
-            service=self.api.sanitize_for_serialization(service),
-        )  # fmt: skip
-        self.out(f"daskcluster {self.dask} running; scheduler {address}")
-        return address
+        self.clusters.create(spec)
+        return self.clusters.address(self.dask)
 
     def _delete_job(self) -> None:
         if self.created_job:
@@ -224,8 +188,7 @@ class _Step:
     def _delete_cluster(self) -> None:
         if self.dask:
             name, self.dask = self.dask, None
-            self._delete("daskcluster", name, lambda: self.custom.delete_namespaced_custom_object(
-                GROUP, VERSION, self.ns, PLURAL, name))  # fmt: skip
+            self._delete("daskcluster", name, lambda: self.clusters.delete(name))
 
     def _delete(self, kind: str, name: str, delete: Callable[[], Any]) -> None:
         try:
@@ -238,12 +201,3 @@ class _Step:
         except cluster.UNREACHABLE as error:
             self.out(f"could not delete {kind} {name} ({cluster.reason(error)}): "
                      f"kubectl -n {self.ns} delete {kind} {name}")  # fmt: skip
-
-
-def _call(doing: str, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """``function(*args)``, an ApiException it raises noting what rc-run was ``doing``."""
-    try:
-        return function(*args, **kwargs)
-    except ApiException as error:
-        error.doing = doing
-        raise

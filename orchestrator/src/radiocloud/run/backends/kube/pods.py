@@ -55,7 +55,7 @@ class Pods:
                     told = why
             if time.monotonic() > deadline:
                 raise CannotStart(
-                    f"job {self.job}: no pod running after {self.settings.start_timeout:.0f} s "
+                    f"job {self.job}: no pod running after {self.settings.start_timeout:g} s "
                     f"({told or 'no pod'}); kubectl -n {self.ns} describe job {self.job}"
                 )
             time.sleep(self.settings.poll)
