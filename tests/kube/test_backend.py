@@ -319,3 +319,19 @@ def test_a_daskcluster_no_operator_runs_times_out_and_is_deleted(fake_kube, tmp_
     assert fake_kube.deleted == [("daskcluster", name)]
     gets = [path for method, path in fake_kube.requests if path.endswith(name)]
     assert len(gets) < 30  # polled every 0.05 s, not in a busy loop
+
+
+def test_an_api_lost_during_a_step_is_one_line(fake_kube, tmp_path, monkeypatch):
+    """The API answered while validating, not when the step runs."""
+    from radiocloud.run.backends.kube import cluster
+
+    nowhere = tmp_path / "nowhere.yaml"
+    text = (tmp_path / "kubeconfig").read_text()
+    nowhere.write_text(text.replace(fake_kube.url, "http://127.0.0.1:9"))
+    monkeypatch.setenv("KUBECONFIG", str(nowhere))
+    cluster.api_client.cache_clear()
+    code, lines = _in_process(tmp_path, ["sh", "-c", "echo never"])
+    assert code == 1
+    (line,) = [line for line in lines if "unreachable" in line]
+    assert line.startswith("the Kubernetes API at http://127.0.0.1:9 is unreachable (")
+    assert "Connection refused" in line
