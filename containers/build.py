@@ -176,12 +176,18 @@ class Engine:
         if shutil.which(name) is None:
             raise BuildError(f"{name} is not installed (Debian: apt-get install {name})")
         self.name = name
+        self.replaced: list[str] = []  # ids of the images rebuilds untagged
         self.env = dict(os.environ)
         if name == "podman":
             self.env.setdefault("CONTAINERS_CONF", str(CONTAINERS_CONF))
 
     def __call__(self, *args: str, **kwargs) -> subprocess.CompletedProcess:
         return run([self.name, *args], env=self.env, **kwargs)
+
+    def remove_replaced(self) -> None:
+        """Remove the images rebuilds untagged (apps before core), unless still in use."""
+        for old in reversed(self.replaced):
+            subprocess.run([self.name, "rmi", old], capture_output=True, env=self.env)
 
     def inspect(self, ref: str) -> dict | None:
         done = subprocess.run(
@@ -209,6 +215,10 @@ def local_base(engine: Engine) -> str:
                 str(rootfs),
             ]
         )
+        for cache in ("var/cache/apt", "var/cache/apt/archives", "var/lib/apt/lists"):
+            for path in (rootfs / cache).glob("*"):
+                if path.is_file():
+                    path.unlink()
         tar = subprocess.Popen(
             ["tar", "--numeric-owner", "-C", str(rootfs), "-c", "."], stdout=subprocess.PIPE
         )
@@ -280,6 +290,7 @@ def build_image(engine: Engine, manifest: Manifest, image: Image, base: str, for
     ).hexdigest()[:16]
     info = engine.inspect(ref)
     started = time.perf_counter()
+    replaced = info["Id"] if info else None
     if force or info is None or info["Config"].get("Labels", {}).get(HASH_LABEL) != content:
         print(f"{image.name}: building {ref} FROM {base}", flush=True)
         with tempfile.TemporaryDirectory(prefix=f"rc-build-{image.name}-") as tmp:
@@ -292,8 +303,9 @@ def build_image(engine: Engine, manifest: Manifest, image: Image, base: str, for
                     cwd=ROOT,
                 )
             wheelhouse(lines, wheels)
-            shutil.copy2(HERE / "warm.py", context / "warm.py")
-            (context / "warm.txt").write_text("".join(f"{c}\n" for c in image.warm))
+            (context / "warm").mkdir()
+            shutil.copy2(HERE / "warm.py", context / "warm" / "warm.py")
+            (context / "warm" / "warm.txt").write_text("".join(f"{c}\n" for c in image.warm))
             args = {
                 "BASE": base,
                 "APP": image.name,
@@ -316,15 +328,23 @@ def build_image(engine: Engine, manifest: Manifest, image: Image, base: str, for
             )
         info = engine.inspect(ref)
         state = "built"
+        if replaced and replaced != info["Id"]:
+            engine.replaced.append(replaced)
     else:
         state = "up to date"
     size = int(info["Size"])
+    adds = size - int(base_info["Size"])
     seconds = time.perf_counter() - started
-    print(f"{image.name}: {ref} {state} ({size / 2**20:.0f} MiB, {seconds:.0f} s)", flush=True)
+    print(
+        f"{image.name}: {ref} {state} ({size / 2**20:.0f} MiB, {adds / 2**20:.0f} MiB over "
+        f"{base}; {seconds:.0f} s)",
+        flush=True,
+    )
     return {
         "image": ref,
         "id": info["Id"],
         "size_bytes": size,
+        "adds_bytes": adds,
         "state": state,
         "seconds": round(seconds, 1),
         "scripts": scripts,
@@ -369,10 +389,13 @@ def main(argv: list[str] | None = None) -> int:
         manifest = load_manifest()
         chosen = manifest.select(args.apps)
         engine = Engine(args.engine)
-        base = local_base(engine) if args.local_base else args.base
-        reports = [build_image(engine, manifest, chosen[0], base, args.force)]
-        core_ref = reports[0]["image"]
-        reports += [build_image(engine, manifest, i, core_ref, args.force) for i in chosen[1:]]
+        try:
+            base = local_base(engine) if args.local_base else args.base
+            reports = [build_image(engine, manifest, chosen[0], base, args.force)]
+            core = reports[0]["image"]
+            reports += [build_image(engine, manifest, i, core, args.force) for i in chosen[1:]]
+        finally:
+            engine.remove_replaced()
     except BuildError as error:
         print(f"containers/build: {error}", file=sys.stderr)
         return 1

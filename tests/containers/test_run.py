@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import numpy as np
@@ -47,6 +49,7 @@ MajorAxis, MinorAxis, Orientation
 a,POINT,16:15:03.8,-60.54.26.0,1.0,0.0,0.0,0.0,[-0.7],true,1284000000.0,,,
 b,GAUSSIAN,16:15:20.4,-60.53.31.9,0.5,0.0,0.0,0.0,[-0.7],true,1284000000.0,12.0,5.0,100.0
 """
+CONF = Path(__file__).resolve().parents[2] / "containers" / "containers.conf"
 COLUMNS = ("TIME", "ANTENNA1", "ANTENNA2", "UVW", "DATA", "MODEL_DATA", "FLAG", "WEIGHT")
 
 
@@ -160,8 +163,7 @@ def test_the_warm_numba_cache_spares_the_first_call_its_compiling(images, tmp_pa
         ["podman", "run", "--rm", "--network=none", f"--user={os.getuid()}:{os.getgid()}",
          f"--volume={tmp_path}:{tmp_path}", f"--workdir={tmp_path}", image, "sh", "-c", script],
         capture_output=True, text=True, timeout=120,
-        env={**os.environ, "CONTAINERS_CONF": os.environ.get("CONTAINERS_CONF", str(
-            Path(__file__).resolve().parents[2] / "containers" / "containers.conf"))},
+        env={**os.environ, "CONTAINERS_CONF": os.environ.get("CONTAINERS_CONF", str(CONF))},
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
     counts, unreadable = done.stdout.split("\n")[:2]
@@ -169,3 +171,53 @@ def test_the_warm_numba_cache_spares_the_first_call_its_compiling(images, tmp_pa
     assert before > 0
     assert after == before  # nothing compiled
     assert unreadable == "0"
+
+
+def test_ctrl_c_stops_the_container_and_removes_it(images, podman_socket, tmp_path):
+    image = next(i["image"] for i in images["images"] if "/rc-simulate:" in i["image"])
+    recipe = f"""
+        cabs:
+          sh:
+            command: sh -c
+            image: {image}
+            inputs:
+              script: {{dtype: str, required: true, policies: {{positional: true}}}}
+        slow:
+          backend: {{select: container, container: {{url: '{podman_socket}'}}}}
+          steps:
+            wait:
+              cab: sh
+              params: {{script: "echo started; sleep 30; touch waited"}}
+            after:
+              cab: sh
+              params: {{script: "touch after"}}
+    """
+    (tmp_path / "recipe.yml").write_text(textwrap.dedent(recipe))
+    process = subprocess.Popen(
+        [*RC_RUN, "recipe.yml", "--run-dir", "run"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group, as a terminal's foreground job
+    )
+    log = tmp_path / "run" / "logs" / "slow.wait.log"
+    deadline = time.monotonic() + 60
+    while not (log.exists() and "started" in log.read_text()):
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline, "the step never started"
+        time.sleep(0.05)
+    started = time.monotonic()
+    os.killpg(process.pid, signal.SIGINT)  # Ctrl-C: rc-run's group, not the container
+    _, stderr = process.communicate(timeout=40)
+    assert process.returncode == 130, stderr
+    assert time.monotonic() - started < 15  # the container was stopped, not waited for
+    record = json.loads((tmp_path / "run" / "provenance.json").read_text())
+    assert record["steps"]["slow.wait"]["status"] == "interrupted"
+    assert "slow.after" not in record["steps"]
+    assert not (tmp_path / "waited").exists()
+    left = subprocess.run(
+        ["podman", "ps", "-a", "-q", "--filter", "label=org.radiocloud.step=slow.wait"],
+        capture_output=True, text=True, env={**os.environ, "CONTAINERS_CONF": str(CONF)},
+    )  # fmt: skip
+    assert left.stdout.strip() == ""
