@@ -160,8 +160,8 @@ class _Step:
             argv = manifests.with_scheduler(argv, self._start_cluster(workers, threads))
         job = manifests.job(self.job, argv, self.image, self.step, self.settings, self.run_id)
         self.out(f"$ {shlex.join(argv)}")
+        self.created_job = True  # before the call: Ctrl-C during it still deletes the Job
         call("creating the job", self.batch.create_namespaced_job, self.ns, job)
-        self.created_job = True
         self.out(f"job {self.job} created in namespace {self.ns}")
         pods = Pods(self.api, self.ns, self.job, self.settings, self.out)
         pod = pods.started()
