@@ -173,7 +173,11 @@ def test_the_warm_numba_cache_spares_the_first_call_its_compiling(images, tmp_pa
     assert unreadable == "0"
 
 
-def test_ctrl_c_stops_the_container_and_removes_it(images, podman_socket, tmp_path):
+@pytest.mark.parametrize(
+    "when",
+    ["$ podman run", "started"],  # as the container is made (or starts), and as it runs
+)
+def test_ctrl_c_stops_the_container_and_removes_it(images, podman_socket, tmp_path, when):
     image = next(i["image"] for i in images["images"] if "/rc-simulate:" in i["image"])
     recipe = f"""
         cabs:
@@ -203,7 +207,7 @@ def test_ctrl_c_stops_the_container_and_removes_it(images, podman_socket, tmp_pa
     )
     log = tmp_path / "run" / "logs" / "slow.wait.log"
     deadline = time.monotonic() + 60
-    while not (log.exists() and "started" in log.read_text()):
+    while not (log.exists() and any(x.startswith(when) for x in log.read_text().splitlines())):
         assert process.poll() is None, process.communicate()
         assert time.monotonic() < deadline, "the step never started"
         time.sleep(0.05)

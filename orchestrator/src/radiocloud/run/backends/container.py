@@ -23,11 +23,13 @@ import atexit
 import contextlib
 import importlib.metadata
 import os
+import re
 import shutil
 import subprocess
 import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,16 +68,17 @@ PROTECTED_EXACT = ("/", "/home", "/opt", "/var", "/run", "/tmp")
 PROTECTED_TREES = ("/usr", "/etc", "/bin", "/sbin", "/lib", "/lib64", "/boot", "/proc", "/sys",
                    "/dev", "/opt/radiocloud")  # fmt: skip
 PEAK = "\x1erc-peak-rss-kib="
-# run by our images' Python around the command: forwards SIGINT/SIGTERM (a container's PID 1
-# has no default handlers) and reports the peak RSS as the last line of stderr
+# run by our images' Python around the command: forwards SIGINT/SIGTERM to the command's process
+# group, as a terminal's Ctrl-C reaches every process of a native step (a container's PID 1 has
+# no default handlers), and reports the peak RSS as the last line of stderr
 WRAPPER = f"""\
 import os, signal, subprocess, sys
 try:
-    p = subprocess.Popen(sys.argv[1:])
+    p = subprocess.Popen(sys.argv[1:], process_group=0)
 except OSError as e:
     sys.exit(print(f"cannot start {{sys.argv[1]!r}}: {{e.strerror}}", file=sys.stderr) or 127)
 for s in (signal.SIGINT, signal.SIGTERM):
-    signal.signal(s, lambda n, f: p.send_signal(n))
+    signal.signal(s, lambda n, f: os.killpg(p.pid, n))
 _, status, usage = os.wait4(p.pid, 0)
 print("{PEAK}%d" % usage.ru_maxrss, file=sys.stderr, flush=True)
 code = os.waitstatus_to_exitcode(status)
@@ -161,11 +164,13 @@ def image_of(step: StepContext) -> str | None:
 
 
 def build_hint(image: str) -> str:
-    """How to get ``image``: our build command for the default registry, else a pull."""
-    name, _, _ = image.rpartition("/")[2].partition(":")
-    if image.startswith(REGISTRY + "/"):
-        return f"build it with: containers/build {name} (add --local-base without a registry)"
-    return "pull it (podman pull IMAGE), or set backend.container.pull: missing"
+    """How to get ``image``: our build command for one of our images, else a pull."""
+    name = image.rpartition("/")[2].partition(":")[0]
+    pull = f"pull it (podman pull {image}) or set backend.container.pull: missing"
+    if name.startswith("rc-") or name == "core":
+        build = f"build it with: containers/build {name} (add --local-base without a registry)"
+        return build if image.startswith(REGISTRY + "/") else f"{pull}; or {build}"
+    return pull
 
 
 # ---------------------------------------------------------------------------------- engine
@@ -374,7 +379,6 @@ def run(
     """Run ``argv`` in the step's image; its exit code. ``usage`` gets the image, its digest
     and (our images) the command's peak RSS."""
     step = step or StepContext(fq=argv[0], cab=argv[0], command=argv[0])
-    options = step.options
     workdir = os.path.abspath(cwd if cwd != "." else step.cwd)
     with open(log_path, "w", encoding="utf-8", errors="replace") as log:
 
@@ -383,53 +387,71 @@ def run(
             log.flush()
             echo(line)
 
-        found, why = engine(options)
-        ref = image_of(step)
+        found, why = engine(step.options)
         layout = plan(step, workdir)
-        problem = why or (layout.problems[0] if layout.problems else "")
-        problem = problem or ("" if ref else f"'{step.command}' has no image: set its cab's image:")
-        image = None if problem else _image(found, ref, options.get("pull", "never"))
-        if image is None and not problem:
-            problem = f"image {ref} is not in {found.name}'s storage: {build_hint(ref)}"
-        if problem:
-            say(problem)
+        ref = image_of(step)
+        problem = why or next(iter(layout.problems), "")
+        if not problem and ref is None:
+            problem = f"'{step.command}' has no image: set its cab's image:"
+        image = None if problem else _image(found, ref, step.options.get("pull", "never"))
+        if image is None:
+            say(problem or f"image {ref} is not in {found.name}'s storage: {build_hint(ref)}")
             return 127
         if found.notice:
             say(found.notice)
             found.notice = ""
-        ours = "org.radiocloud.app" in (image.labels or {})
-        modes = {m.path: "rw" if m.writable else "ro" for m in layout.mounts}
-        log.write(f"$ {found.name} run {ref} {subprocess.list2cmdline(argv)}\n")
-        log.write("# mounts: " + ", ".join(f"{p}:{mode}" for p, mode in modes.items()) + "\n")
-        log.flush()
-        container = found.client.containers.create(
-            image.id,
-            command=["python", "-c", WRAPPER, *argv] if ours else argv,
-            working_dir=workdir,
-            volumes={path: {"bind": path, "mode": mode} for path, mode in modes.items()},
-            environment=_environment(options),
-            network_mode=str(options.get("network", "host")),
-            labels={"org.radiocloud.step": step.fq},
-            **found.user(),
-            **_limits(options),
-        )
         if usage is not None:
             digests = image.attrs.get("RepoDigests") or []
             usage.update(image=ref, image_digest=digests[0] if digests else image.id)
             usage["image_id"] = image.id
+        modes = {m.path: "rw" if m.writable else "ro" for m in layout.mounts}
+        log.write(f"$ {found.name} run {ref} {subprocess.list2cmdline(argv)}\n")
+        log.write("# mounts: " + ", ".join(f"{p}:{mode}" for p, mode in modes.items()) + "\n")
         try:
-            container.start()
-            peak = _stream(container, say)
-            code = int(container.wait().get("StatusCode", 1))
-            if usage is not None and peak is not None:
-                usage["peak_rss_mib"] = round(peak / 1024, 1)
-            return code
+            code, peak = _execute(found, image, argv, step, workdir, modes, say)
         except KeyboardInterrupt:
-            _stop(container)
             log.write("interrupted\n")
             raise
-        finally:
-            _remove(container)
+        if usage is not None and peak is not None:
+            usage["peak_rss_mib"] = round(peak / 1024, 1)
+        return code
+
+
+def _execute(
+    found: Engine,
+    image: Any,
+    argv: list[str],
+    step: StepContext,
+    workdir: str,
+    modes: Mapping[str, str],
+    say: Callable[[str], None],
+) -> tuple[int, int | None]:
+    """Create, start and follow the container, then remove it; its exit code and peak RSS.
+    It has a name of its own, so that an interrupt even during its creation finds it."""
+    name = f"rc-{re.sub(r'[^A-Za-z0-9_.-]+', '-', step.fq)}-{uuid.uuid4().hex[:8]}"
+    ours = "org.radiocloud.app" in (image.labels or {})
+    try:
+        container = found.client.containers.create(
+            image.id,
+            name=name,
+            command=["python", "-c", WRAPPER, *argv] if ours else argv,
+            working_dir=workdir,
+            volumes={path: {"bind": path, "mode": mode} for path, mode in modes.items()},
+            environment=_environment(step.options),
+            network_mode=str(step.options.get("network", "host")),
+            labels={"org.radiocloud.step": step.fq},
+            **found.user(),
+            **_limits(step.options),
+        )
+        container.start()
+        peak = _stream(container, say)
+        return int(container.wait().get("StatusCode", 1)), peak
+    except KeyboardInterrupt:
+        _stop(found, name)
+        raise
+    finally:
+        with contextlib.suppress(Exception):  # never created, or already removed
+            found.client.containers.get(name).remove(force=True)
 
 
 def _stream(container: Any, say: Callable[[str], None]) -> int | None:
@@ -450,16 +472,12 @@ def _stream(container: Any, say: Callable[[str], None]) -> int | None:
     return peak
 
 
-def _stop(container: Any) -> None:
+def _stop(found: Engine, name: str) -> None:
     """SIGINT first (the app stops cleanly), then the engine's stop (TERM, then KILL)."""
-    try:
-        container.kill(signal="SIGINT")
-        container.wait(timeout=GRACE)
-    except Exception:  # still running, or already gone: stop() settles both
-        with contextlib.suppress(Exception):
+    with contextlib.suppress(Exception):  # not created (nothing to stop), or already gone
+        container = found.client.containers.get(name)
+        try:
+            container.kill(signal="SIGINT")
+            container.wait(timeout=GRACE)
+        except Exception:  # still running after GRACE (or not yet started): stop it
             container.stop(timeout=GRACE)
-
-
-def _remove(container: Any) -> None:
-    with contextlib.suppress(Exception):  # already removed: nothing left to do
-        container.remove(force=True)
