@@ -111,6 +111,9 @@ def version() -> str:
 
 
 def uv() -> list[str]:
+    """uv: the one running us (``uv run`` sets UV), on PATH, or a Python's module."""
+    if os.environ.get("UV") and os.path.isfile(os.environ["UV"]):
+        return [os.environ["UV"]]
     if shutil.which("uv"):
         return ["uv"]
     for python in (sys.executable, shutil.which("python3")):
