@@ -147,12 +147,15 @@ def test_a_missing_image_is_one_line_with_its_build_command_before_anything_runs
 
 
 def test_the_warm_numba_cache_spares_the_first_call_its_compiling(images, tmp_path):
-    """rc-predict's first call in a fresh container, as the host user: the kernels come from the
-    image's cache (numba writes no new cache file), which that user can read."""
+    """rc-predict's first call in a fresh container, as a uid neither root nor the image's
+    (rc-run runs containers as whoever the host user is): the kernels come from the image's
+    cache (numba writes no new cache file), which that uid can read."""
     from radiocloud.core.testing.builders import MSSpec, build_ms
 
     build_ms(tmp_path / "t.ms", MSSpec(n_ant=5, spw_chans=(6,)))
     (tmp_path / "sky.txt").write_text(SKY)
+    for path in [tmp_path, *tmp_path.rglob("*")]:
+        path.chmod(0o777 if path.is_dir() else 0o666)
     script = (
         'n() { find "$NUMBA_CACHE_DIR" -type f | wc -l; }; before=$(n); '
         "rc-predict t.ms --model sky.txt >/dev/null 2>&1 || exit 9; "
@@ -160,7 +163,7 @@ def test_the_warm_numba_cache_spares_the_first_call_its_compiling(images, tmp_pa
     )
     image = next(i["image"] for i in images["images"] if "/rc-predict:" in i["image"])
     done = subprocess.run(
-        ["podman", "run", "--rm", "--network=none", f"--user={os.getuid()}:{os.getgid()}",
+        ["podman", "run", "--rm", "--network=none", "--user=4321:4321",
          f"--volume={tmp_path}:{tmp_path}", f"--workdir={tmp_path}", image, "sh", "-c", script],
         capture_output=True, text=True, timeout=120,
         env={**os.environ, "CONTAINERS_CONF": os.environ.get("CONTAINERS_CONF", str(CONF))},
