@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import textwrap
 import tomllib
 from pathlib import Path
 
@@ -227,3 +228,42 @@ def test_build_help_and_a_bad_name_are_clear():
         "containers/build: no image 'nope' in images.toml; use all or: core, rc-simulate, "
         "rc-flag, rc-average, rc-predict, rc-calibrate, rc-image, rc-plot, rc-run"
     ]
+
+
+def test_rc_run_reports_an_unreachable_engine_once_and_runs_nothing(tmp_path):
+    """Through the real CLI, without podman: two container steps, one line for the engine."""
+    (tmp_path / "sky.txt").write_text("Format = Name, Type, Ra, Dec, I\n")
+    (tmp_path / "recipe.yml").write_text(
+        textwrap.dedent(
+            f"""
+            two:
+              backend: {{container: {{engine: podman, url: "unix://{tmp_path}/none.sock"}}}}
+              steps:
+                simulate:
+                  cab: rc-simulate
+                  params: {{output: obs.ms, antennas: "4", integrations: 2}}
+                predict:
+                  cab: rc-predict
+                  params: {{dataset: obs.ms, model: sky.txt}}
+            """
+        )
+    )
+    rc_run = Path(sys.executable).parent / "rc-run"
+    argv = [str(rc_run)] if rc_run.exists() else [sys.executable, "-m", "radiocloud.run.cli"]
+    done = subprocess.run(
+        [*argv, "recipe.yml", "--backend", "container", "--run-dir", "run"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr
+    engine_lines = [line for line in done.stderr.splitlines() if "engine answers" in line]
+    assert len(engine_lines) == 1
+    assert engine_lines[0].endswith(
+        f"no podman engine answers at unix://{tmp_path}/none.sock: start one: podman system "
+        "service --time=0 unix:///tmp/podman.sock, and set backend.container.url: "
+        "unix:///tmp/podman.sock"
+    )
+    assert not (tmp_path / "obs.ms").exists()
