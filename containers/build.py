@@ -174,6 +174,13 @@ def source_digest(directories: list[Path]) -> str:
     return digest.hexdigest()
 
 
+def revision(directories: list[Path]) -> str:
+    """git HEAD, with ``-dirty`` if ``directories`` differ from it (an uncommitted build)."""
+    head = run(["git", "rev-parse", "HEAD"], cwd=ROOT).stdout.strip()
+    status = ["git", "status", "--porcelain", "--", *map(str, directories)]
+    return head + ("-dirty" if run(status, cwd=ROOT).stdout.strip() else "")
+
+
 class Engine:
     def __init__(self, name: str) -> None:
         if shutil.which(name) is None:
@@ -314,7 +321,7 @@ def build_image(engine: Engine, manifest: Manifest, image: Image, base: str, for
                 "APP": image.name,
                 "VERSION": tag,
                 "SOURCE": manifest.source,
-                "REVISION": run(["git", "rev-parse", "HEAD"], cwd=ROOT).stdout.strip(),
+                "REVISION": revision([known[p] for p in image.packages]),
                 "CREATED": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
                 "CONTENT_HASH": content,
                 "SCRIPTS": " ".join(scripts),
