@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import os
 import shutil
@@ -518,6 +519,60 @@ def test_a_chain_of_deltas_on_s3(s3_archive, s3_server):
         np.testing.assert_array_equal(ds.CORRECTED_DATA.values, ds.DATA.values + 1)
     fs.invalidate_cache()
     assert s3_hashes(fs, "radiocloud/archive") == before
+
+
+def _write_scrambled(url, scheduler, **compute) -> list[dict[str, np.ndarray]]:
+    """MODEL_DATA = DATA * 3 written from a read in another order (by ANTENNA2, TIME) and
+    finer partitions (per ANTENNA1) in chunks of 7 rows; the values read."""
+    groups = ("FIELD_ID", "DATA_DESC_ID", "SCAN_NUMBER", "ANTENNA1")
+    dss = io.open_dataset(url, columns=["DATA"], group_cols=groups, sort_by=("ANTENNA2", "TIME"),
+                          row_chunk=7)  # fmt: skip
+    assert len(dss) > 1
+    out = [ds.assign(MODEL_DATA=(ds.DATA.dims, ds.DATA.data * 3)) for ds in dss]
+    with io.column_transaction(url, ["MODEL_DATA"]):
+        dask.compute(io.write_columns(out, url, ["MODEL_DATA"]), scheduler=scheduler, **compute)
+    return columns_of(url, ["DATA", "MODEL_DATA"])
+
+
+def test_each_stored_chunk_of_a_delta_is_written_by_one_task(arch, tmp_path, monkeypatch):
+    """Writers need no lock, in threads or on a cluster, on S3 too: whatever the order and
+    partitioning of the rows written, no two tasks write one zarr chunk of the delta."""
+    deltastore = importlib.import_module("radiocloud.core.io.deltastore")
+    monkeypatch.setattr(deltastore, "CHUNK_BYTES", 4 * 8 * 2 * 8)  # 4 rows of 8 chan x 2 corr
+    touched: list[set[int]] = []
+    write_block = deltastore._write_block
+
+    def noting(pos, values, target):
+        touched.append(set((np.asarray(pos) // 4).tolist()))
+        return write_block(pos, values, target)
+
+    monkeypatch.setattr(deltastore, "_write_block", noting)
+    delta = tmp_path / "d.delta"
+    deltaops.branch(arch, delta)
+    for ds in _write_scrambled(str(delta), "threads", num_workers=4):
+        np.testing.assert_array_equal(ds["MODEL_DATA"], ds["DATA"] * 3)
+    chunks = [c for t in touched for c in t]
+    assert len(touched) > 3
+    assert len(chunks) == len(set(chunks))  # each stored chunk in one task's write only
+
+
+def test_worker_processes_write_a_delta_on_s3(archive, s3_server, monkeypatch):
+    """Two worker processes write one delta-set on S3 (no locks there) from scrambled reads."""
+    import s3fs
+    from distributed import Client, LocalCluster
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", s3_server["key"])
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", s3_server["secret"])
+    s3fs.S3FileSystem.clear_instance_cache()
+    deltastore = importlib.import_module("radiocloud.core.io.deltastore")
+    monkeypatch.setattr(deltastore, "CHUNK_BYTES", 4 * 8 * 2 * 8)  # columns are made here
+    delta = io.DatasetURL("s3://radiocloud/work/scrambled", s3_server)
+    deltaops.branch(archive, delta)
+    with (LocalCluster(n_workers=2, threads_per_worker=2, processes=True,
+                       dashboard_address=None) as cluster, Client(cluster) as client):  # fmt: skip
+        read = _write_scrambled(delta, client)
+    for ds in read:
+        np.testing.assert_array_equal(ds["MODEL_DATA"], ds["DATA"] * 3)
 
 
 def test_s3_bad_credentials_are_one_line(tmp_path, monkeypatch, capsys):

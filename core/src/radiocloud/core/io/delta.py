@@ -24,7 +24,14 @@ import xarray as xr
 from radiocloud.core import dims
 from radiocloud.core.errors import ColumnError, NotADatasetError, UnsupportedLayoutError
 from radiocloud.core.io.deltaindex import GROUP_ATTR, Chain, Level, resolve
-from radiocloud.core.io.deltastore import Target, read_rows, write_rows
+from radiocloud.core.io.deltastore import (
+    Target,
+    owned_chunks,
+    positions,
+    read_rows,
+    stored_chunk_rows,
+    write_rows,
+)
 from radiocloud.core.io.read import (
     PARTITION_KEY,
     _normalise,
@@ -271,36 +278,49 @@ def _describe(attrs: dict) -> str:
 
 
 def write_delta(datasets: Sequence[xr.Dataset], url: str | DatasetURL, columns) -> list:
-    """Lazily write ``columns`` of ``datasets`` (read from this delta-set) into it."""
+    """Lazily write ``columns`` of ``datasets`` (read from this delta-set) into it.
+
+    The rows of each group (from all the datasets that hold some) are put in stored order and
+    cut where stored chunks start, so every zarr chunk is written by one task: reads sorted by
+    TIME, or grouped more finely than the delta-set, are written without any two tasks (or
+    workers) touching the same chunk. The row keys are read now (a few bytes per row).
+    """
     from radiocloud.core.io.deltaindex import read_manifest
     from radiocloud.core.io.deltastore import ensure_column
 
     url = as_url(url)
     manifest = read_manifest(url)
     _check_like_below(url, datasets, columns)
-    writes = []
-    for i, ds in enumerate(datasets):
+    by_group: dict[int, list[xr.Dataset]] = {}
+    for ds in datasets:
         if GROUP_ATTR not in ds.attrs or "ROWID" not in ds.coords:
             raise NotADatasetError(
                 f"cannot write to delta-set '{url}' datasets that were not read from it "
                 "(open it with open_dataset first)"
             )
-        gi = int(ds.attrs[GROUP_ATTR])
+        by_group.setdefault(int(ds.attrs[GROUP_ATTR]), []).append(ds)
+    writes = []
+    for gi, parts in by_group.items():
         rows = manifest["groups"][gi]["rows"]
-        rowid = ds.ROWID.data
-        if not isinstance(rowid, da.Array):
-            rowid = da.from_array(np.asarray(rowid), chunks=-1)
+        rowid = np.concatenate([np.asarray(ds.ROWID.values, np.int64) for ds in parts])
+        pos = positions(url, rowid)
+        order = np.argsort(pos, kind="stable")
+        in_order = bool(np.all(order == np.arange(len(order))))
         out = {}
         for column in columns:
-            var = ds[column]
-            data = da.asarray(var.data)
-            data = data.rechunk((rowid.chunks[0], *(-1 for _ in data.shape[1:])))
+            data = da.concatenate([da.asarray(ds[column].data) for ds in parts], axis=0)
+            if not in_order:
+                data = data[order]
             key = (_ident(url), gi, column)
             fresh = column not in manifest["columns"] and key not in _MADE
             _MADE.add(key)
-            target = ensure_column(url, gi, column, data.dtype, data.shape[1:], var.dims, rows,
-                                   fresh=fresh)  # fmt: skip
-            out[column] = ((f"write-{i}-{column}",), write_rows(target, url, rowid, data))
+            target = ensure_column(url, gi, column, data.dtype, data.shape[1:],
+                                   parts[0][column].dims, rows, fresh=fresh)  # fmt: skip
+            per_task = max(max(data.chunks[0]), 1)
+            chunks = owned_chunks(pos[order], stored_chunk_rows(target), per_task)
+            data = data.rechunk((chunks, *(-1 for _ in data.shape[1:])))
+            places = da.from_array(pos[order], chunks=(chunks,))
+            out[column] = ((f"write-{gi}-{column}",), write_rows(target, places, data))
         writes.append(xr.Dataset(out))
     return writes
 

@@ -1,15 +1,15 @@
 """The zarr arrays of a delta-set: its row index and its columns, read and written by row key.
 
 Every task opens the arrays it needs itself (a :class:`Target` is a small picklable address),
-so the graphs run on threads or distributed workers alike. Writes to one zarr chunk from two
-tasks take turns: a file lock per chunk for local delta-sets, a lock per process on object
-stores (there, concurrent writers in several processes must write whole chunks).
+so the graphs run on threads or distributed workers alike. Each zarr chunk of a column is
+written by one task only (see :func:`owned_chunks`), so writers in many processes, on S3 too,
+never read-modify-write the same chunk at once. Local delta-sets also take a file lock per
+chunk, as a second guard.
 """
 
 from __future__ import annotations
 
 import contextlib
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -22,8 +22,6 @@ from radiocloud.core.io.store import DatasetURL
 
 INDEX_CHUNK = 1 << 20
 CHUNK_BYTES = 1 << 25  # rows per zarr chunk of a column: about 32 MiB of cells
-_THREAD_SYNC: dict[str, zarr.ThreadSynchronizer] = {}
-_SYNC_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -56,7 +54,7 @@ class Target:
         return zarr.storage.FSStore(s.root, fs=s.fs)
 
     def open(self, mode: str = "r"):
-        sync = _synchronizer(self.dataset_url()) if mode != "r" else None
+        sync = _synchronizer(self.dataset_url()) if mode != "r" else None  # local only
         return zarr.open_array(self.store(), path=self.path, mode=mode, synchronizer=sync)
 
 
@@ -73,8 +71,7 @@ def _thaw(options: dict) -> dict:
 def _synchronizer(url: DatasetURL):
     if url.is_local:
         return zarr.ProcessSynchronizer(f"{url.store().root}/.locks")
-    with _SYNC_LOCK:
-        return _THREAD_SYNC.setdefault(url.url, zarr.ThreadSynchronizer())
+    return None  # object stores have no locks: whole chunks per task make them unneeded
 
 
 @contextlib.contextmanager
@@ -162,25 +159,49 @@ def read_rows(target: Target, top: DatasetURL, rowid: da.Array, dtype, shape: tu
     )  # fmt: skip
 
 
-def _write_block(rowid: np.ndarray, values, target: Target, index: Target):
+def positions(url: DatasetURL, rowid: np.ndarray) -> np.ndarray:
+    """Places of the row keys ``rowid`` within their group, from the delta-set's index."""
+    return _positions(Target.at(url, "INDEX/POSITION"), rowid)
+
+
+def owned_chunks(pos: np.ndarray, chunk: int, rows_per_task: int) -> tuple[int, ...]:
+    """Row chunks of the ascending places ``pos`` such that no stored chunk of ``chunk`` rows
+    is written by two tasks: cuts fall only where a stored chunk starts, at least
+    ``rows_per_task`` rows apart."""
+    starts = np.flatnonzero(np.diff(pos // chunk)) + 1
+    cuts = [0]
+    for start in starts:
+        if start - cuts[-1] >= rows_per_task:
+            cuts.append(int(start))
+    if len(pos) > cuts[-1]:
+        cuts.append(len(pos))
+    return tuple(np.diff(cuts).tolist()) or (0,)
+
+
+def _write_block(pos: np.ndarray, values, target: Target):
     while isinstance(values, list):  # the cell dimensions' one block each (see write_rows)
         (values,) = values
-    pos = _positions(index, rowid)
     if pos.size:
         _assign(target.open("r+"), pos, values)
         _assign(target.mask().open("r+"), pos, True)
     return np.ones(1, bool)
 
 
-def write_rows(target: Target, top: DatasetURL, rowid: da.Array, data: da.Array) -> da.Array:
-    index = Target.at(top, "INDEX/POSITION")
+def write_rows(target: Target, pos: da.Array, data: da.Array) -> da.Array:
+    """Write ``data`` at the places ``pos`` (same row chunks) of the column at ``target``.
+    The chunks must own whole stored chunks (:func:`owned_chunks`): no two tasks then write
+    one stored chunk, so writers need no lock, in threads or on a cluster's workers alike."""
     inner = tuple(f"d{i}" for i in range(1, data.ndim))
     return da.blockwise(
-        _write_block, ("row",), rowid, ("row",), data, ("row", *inner),
+        _write_block, ("row",), pos, ("row",), data, ("row", *inner),
+        target=target, dtype=bool, adjust_chunks={"row": 1},
         # not concatenate=True: it copies even a single block (the cells are one block each)
-        target=target, index=index, dtype=bool, adjust_chunks={"row": 1}, concatenate=False,
-        meta=np.empty((0,), bool),
+        concatenate=False, meta=np.empty((0,), bool),
     )  # fmt: skip
+
+
+def stored_chunk_rows(target: Target) -> int:
+    return int(target.open().chunks[0])
 
 
 # -- columns --------------------------------------------------------------------------------
