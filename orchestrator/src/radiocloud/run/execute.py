@@ -135,7 +135,7 @@ class Executor:
     ) -> Wrangling:
         """Run the command through the step's backend; its wrangled output, or StepFailed."""
         name, backend, options = self.dispatch.choose(settings)
-        context = step_context(cab, values, argv, fq, options)
+        context = step_context(cab, values, argv, fq, options, run_id=self.record.run_dir.name)
         log_path = self.record.log_path(fq)
         started = time.perf_counter()
         entry.update(
@@ -148,11 +148,12 @@ class Executor:
             for shown in wrangling.line(line):
                 self.say(f"  [{fq}] {shown}")
 
+        usage: dict[str, Any] = {}
         try:
-            usage: dict[str, Any] = {}
             code = backend.run(argv, log_path=log_path, echo=echo, usage=usage, step=context)
             entry.update(usage)
         except KeyboardInterrupt:
+            entry.update(usage)  # what the backend made before the interrupt (job, container)
             entry["seconds"] = round(time.perf_counter() - started, 3)
             self._finish(fq, entry, "interrupted")
             raise
@@ -198,10 +199,16 @@ class Executor:
 
 
 def step_context(
-    cab: Cab, values: Mapping[str, Any], argv: list[str], fq: str, options: Mapping[str, Any]
+    cab: Cab,
+    values: Mapping[str, Any],
+    argv: list[str],
+    fq: str,
+    options: Mapping[str, Any],
+    run_id: str = "",
 ) -> StepContext:
     """What a backend is told about a step beyond its command line."""
     return StepContext(
+        run_id=run_id,
         fq=fq,
         cab=cab.name,
         command=argv[0],

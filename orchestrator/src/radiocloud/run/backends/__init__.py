@@ -59,6 +59,7 @@ class StepContext:
     paths: tuple[DataPath, ...] = ()
     options: Mapping[str, Any] = field(default_factory=dict)  # the backend's settings
     cwd: str = "."
+    run_id: str = ""  # the run directory's name (NAME-TIME): labels what a backend creates
 
 
 def get(name: str) -> ModuleType:

@@ -102,7 +102,7 @@ def run(
         if image is None:
             out(f"'{step.command}' has no image: give the cab '{step.cab}' an image:")
             return 2
-        run_id = log_path.parent.parent.name
+        run_id = step.run_id or log_path.parent.parent.name
         return _Step(api, settings, step, run_id, image, out, usage).run(argv)
 
 
