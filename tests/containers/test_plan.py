@@ -3,6 +3,7 @@ and the image manifest against the workspace."""
 
 from __future__ import annotations
 
+import importlib.metadata
 import subprocess
 import sys
 import textwrap
@@ -13,6 +14,7 @@ import pytest
 
 from radiocloud.run.backends import DataPath, StepContext
 from radiocloud.run.backends import container as backend
+from radiocloud.run.backends.container import engines
 
 ROOT = Path(__file__).resolve().parents[2]
 BUILD = ROOT / "containers" / "build.py"
@@ -123,7 +125,7 @@ def test_a_missing_configured_mount_and_system_directories_are_problems(dirs):
 
 
 def test_default_images_follow_the_manifest(build):
-    version = backend.importlib.metadata.version("radiocloud-core")
+    version = importlib.metadata.version("radiocloud-core")
     at = f":{version}"
     assert backend.image_of(step(cwd=".")) == f"localhost/radiocloud/rc-predict{at}"
     assert backend.image_of(step(cwd=".", command="rc-flag-summary")).endswith(f"/rc-flag{at}")
@@ -141,11 +143,11 @@ def test_default_images_follow_the_manifest(build):
 @pytest.fixture
 def fresh_probe():
     """check() probes the engine once per run (process): forget earlier probes."""
-    backend._ENGINES.clear()
-    backend._REPORTED.clear()
+    engines._ENGINES.clear()
+    engines._REPORTED.clear()
     yield
-    backend._ENGINES.clear()
-    backend._REPORTED.clear()
+    engines._ENGINES.clear()
+    engines._REPORTED.clear()
 
 
 def test_an_unreachable_socket_is_one_line_once_per_run(dirs, fresh_probe):
