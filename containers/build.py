@@ -32,7 +32,8 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 MANIFEST = HERE / "images.toml"
 CONTAINERS_CONF = HERE / "containers.conf"
-LOCAL_BASE = "localhost/debian-py:bookworm"
+# -gomp: with libgomp1, numba's OpenMP threading layer (without it kernels compile serial)
+LOCAL_BASE = "localhost/debian-py:bookworm-gomp"
 DEFAULT_BASE = "docker.io/library/python:3.11-slim"
 WHEELHOUSE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "radiocloud-wheels"
 HASH_LABEL = "org.radiocloud.content-hash"
@@ -207,7 +208,7 @@ class Engine:
 
 
 def local_base(engine: Engine) -> str:
-    """localhost/debian-py:bookworm, made with debootstrap unless it exists (root, ~1.5 min)."""
+    """LOCAL_BASE, made with debootstrap unless it exists (root, ~1.5 min)."""
     if engine.inspect(LOCAL_BASE):
         print(f"base: {LOCAL_BASE} exists")
         return LOCAL_BASE
@@ -220,7 +221,7 @@ def local_base(engine: Engine) -> str:
             [
                 "debootstrap",
                 "--variant=minbase",
-                "--include=python3,python3-venv,ca-certificates",
+                "--include=python3,python3-venv,ca-certificates,libgomp1",
                 "bookworm",
                 str(rootfs),
             ]

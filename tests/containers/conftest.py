@@ -46,7 +46,7 @@ def _why_no_podman() -> str | None:
     if done.returncode != 0:
         return f"podman cannot run here: {(done.stderr.strip().splitlines() or ['?'])[-1]}"
     if shutil.which("debootstrap") is None or os.geteuid() != 0:
-        probe = ["podman", "image", "exists", "localhost/debian-py:bookworm"]
+        probe = ["podman", "image", "exists", load_build().LOCAL_BASE]
         if subprocess.run(probe, env=podman_env()).returncode != 0:
             return "the local base image needs debootstrap and root (containers/build --local-base)"
     return None
