@@ -203,6 +203,8 @@ class FakeKube:
         self.claims: dict[str, str] = {}  # PVC name -> directory
         self.secrets: dict[str, dict[str, str]] = {}
         self.unpullable: set[str] = set()
+        self.refuse_pods: str | None = None  # the Job controller cannot create pods: why
+        self.events: list[dict] = []
         self.pending_seconds = 0.2
         self.crds = True  # the DaskCluster resource exists (the operator's CRDs are installed)
         self.operator = True  # an operator acts on DaskClusters
@@ -218,6 +220,14 @@ class FakeKube:
         job = {**job, "metadata": meta, "status": {"active": 1}}
         self.jobs[name] = job
         self.created.append(("job", name))
+        if self.refuse_pods:  # as the Job controller reports it: an event, no pod
+            self.events.append({
+                "apiVersion": "v1", "kind": "Event", "reason": "FailedCreate", "type": "Warning",
+                "message": self.refuse_pods.replace("POD", f"{name}-x1y2z"),
+                "metadata": {"name": f"{name}.{secrets.token_hex(4)}", "namespace": namespace},
+                "involvedObject": {"kind": "Job", "name": name, "namespace": namespace},
+            })  # fmt: skip
+            return job
         pod = Pod(self, namespace, job)
         self.pods[pod.name] = pod
         return job
@@ -299,6 +309,7 @@ ROUTES = [
     ("GET", r"/api/v1/namespaces/(?P<ns>[^/]+)/pods/(?P<name>[^/]+)", "pod"),
     ("GET", r"/api/v1/namespaces/(?P<ns>[^/]+)/pods/(?P<name>[^/]+)/log", "log"),
     ("GET", r"/api/v1/namespaces/(?P<ns>[^/]+)/services/(?P<name>[^/]+)", "service"),
+    ("GET", r"/api/v1/namespaces/(?P<ns>[^/]+)/events", "list_events"),
     ("POST", r"/apis/kubernetes.dask.org/v1/namespaces/(?P<ns>[^/]+)/daskclusters", "create_dc"),
     ("GET", r"/apis/kubernetes.dask.org/v1/namespaces/(?P<ns>[^/]+)/daskclusters/(?P<name>[^/]+)",
      "daskcluster"),
@@ -403,6 +414,15 @@ class Handler(BaseHTTPRequestHandler):
             if wanted.items() <= pod.object["metadata"]["labels"].items()
         ]
         self._send(200, {"apiVersion": "v1", "kind": "PodList", "metadata": {}, "items": items})
+
+    def list_events(self, ns: str) -> None:
+        wanted = dict(f.split("=", 1) for f in self.query.get("fieldSelector", "").split(",") if f)
+        items = [
+            event
+            for event in self.kube.events
+            if all(event["involvedObject"].get(k.split(".")[1]) == v for k, v in wanted.items())
+        ]
+        self._send(200, {"apiVersion": "v1", "kind": "EventList", "metadata": {}, "items": items})
 
     def pod(self, ns: str, name: str) -> None:
         if name not in self.kube.pods:

@@ -284,6 +284,27 @@ def test_an_image_that_cannot_be_pulled_fails_the_step_in_one_line(project, fake
     assert "exit code 1" in result.stderr
 
 
+def test_a_pod_the_cluster_refuses_fails_the_step_at_once_with_the_reason(project, fake_kube):
+    project.recipe(WRITE)
+    fake_kube.refuse_pods = (
+        'pods "POD" is forbidden: violates PodSecurity "restricted:latest": runAsNonRoot != true'
+    )
+    result = project.run()
+    assert result.returncode == 1
+    (line,) = [line for line in project.log("w").splitlines() if "refuses the pod" in line]
+    assert 'forbidden: violates PodSecurity "restricted:latest"' in line
+
+
+def test_a_pod_over_quota_waits_saying_why(tmp_path, fake_kube):
+    fake_kube.refuse_pods = 'pods "POD" is forbidden: exceeded quota: compute, requested: cpu=2'
+    code, lines = _in_process(tmp_path, ["sh", "-c", "echo never"], start_timeout=1)
+    assert code != 0
+    waited = [line for line in lines if "no pod yet" in line]
+    assert len(waited) == 1  # said once, not every poll
+    assert "exceeded quota: compute" in waited[0]
+    assert any("no pod running after 1 s" in line and "exceeded quota" in line for line in lines)
+
+
 def _in_process(tmp_path, argv: list[str], **options) -> tuple[int, list[str]]:
     """The backend's run() in this process, for one step in image example.org/sh:1."""
     from radiocloud.run.backends import StepContext

@@ -101,9 +101,10 @@ def _allowed(role: dict, group: str, resource: str, verb: str) -> bool:
 
 
 def test_the_role_allows_every_call_the_backend_makes(fake_kube, tmp_path):
-    """One step with workers, run through the backend in this process: every namespaced call
-    it made is allowed by deploy/rbac.yaml's Role (reading the Namespace, cluster-scoped, is
-    not, and the backend's probe takes the 403 as 'cannot tell')."""
+    """One step with workers, and one whose pod the cluster refuses, run through the backend in
+    this process: every namespaced call they made is allowed by deploy/rbac.yaml's Role
+    (reading the Namespace, cluster-scoped, is not, and the backend's probe takes the 403 as
+    'cannot tell')."""
     role = next(d for _, d in _documents() if d["kind"] == "Role")
     options = {"dask": {"scheduler_address": "tcp://127.0.0.1:{port}"}, "poll": 0.05}
     step = StepContext(fq="r.s", cab="sh", command="sh", image="example.org/sh:1",
@@ -118,10 +119,14 @@ def test_the_role_allows_every_call_the_backend_makes(fake_kube, tmp_path):
     assert code == 0, lines
     assert "hello from pod" in lines
     assert set(usage) >= {"job", "pod", "image", "dask_cluster", "namespace"}
+    fake_kube.refuse_pods = 'pods "POD" is forbidden: violates PodSecurity "restricted:latest"'
+    refused_step = ["sh", "-c", "echo never"]  # its Job's events say why no pod came
+    assert backend.run(refused_step, log_path=tmp_path / "logs" / "r.s.log", echo=lines.append,
+                       step=step) != 0  # fmt: skip
     calls = {_permission(method, path) for method, path in fake_kube.requests} - {None}
     assert calls >= {("batch", "jobs", "create"), ("", "pods/log", "get"),
                      ("kubernetes.dask.org", "daskclusters", "create"), ("", "services", "get"),
-                     ("", "namespaces", "get")}  # fmt: skip
+                     ("", "namespaces", "get"), ("", "events", "list")}  # fmt: skip
     refused = {call for call in calls if not _allowed(role, *call)}
     assert refused == {("", "namespaces", "get")}
 

@@ -43,7 +43,14 @@ class Pods:
             pods = self.core.list_namespaced_pod(
                 self.ns, label_selector=f"{JOB_LABEL}={self.job}"
             ).items
-            if pods:
+            if not pods:
+                refused = self.not_created()
+                if refused and "forbidden" in refused and "exceeded quota" not in refused:
+                    raise CannotStart(f"the cluster refuses the pod of job {self.job}: {refused}")
+                if refused and refused != told:
+                    self.out(f"job {self.job}: no pod yet: {refused}")
+                    told = refused
+            else:
                 pod = pods[-1]
                 if pod.status.phase != "Pending":
                     return pod
@@ -59,6 +66,18 @@ class Pods:
                     f"({told or 'no pod'}); kubectl -n {self.ns} describe job {self.job}"
                 )
             time.sleep(self.settings.poll)
+
+    def not_created(self) -> str | None:
+        """Why the Job controller could not create the pod (its latest FailedCreate event:
+        a quota exceeded, an admission policy refusing it), or None."""
+        try:
+            events = self.core.list_namespaced_event(
+                self.ns, field_selector=f"involvedObject.kind=Job,involvedObject.name={self.job}"
+            ).items
+        except ApiException:  # no right to read events: the timeout's message must do
+            return None
+        failed = [e for e in events if e.reason == "FailedCreate" and e.message]
+        return f"FailedCreate: {failed[-1].message}" if failed else None
 
     def follow(self, pod: str) -> None:
         """Send the pod's log, line by line as it comes, to the step's log."""
