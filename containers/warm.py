@@ -2,7 +2,9 @@
 
 Run inside the image as the image's user: ``python warm.py FILE``, one command a line. ``{ms}``
 in a command becomes a fresh tiny Measurement Set with MODEL_DATA (radiocloud.core.testing),
-``{sky}`` a small WSClean component list, ``{tmp}`` a scratch directory. A command that fails
+``{sky}`` a small WSClean component list, ``{fits}`` a small model image at the dataset's phase
+centre (as rc-image writes one: what rc-predict degrids in selfcal), ``{tmp}`` a scratch
+directory. A command that fails
 fails the build. The cache is then made writable by every uid, since rc-run runs containers as
 the host user.
 """
@@ -24,6 +26,25 @@ b,GAUSSIAN,16:15:08.4,-60.54.31.9,0.5,0.0,0.0,0.0,[-0.7],true,1284000000.0,12.0,
 """
 
 
+def model_image(ms: str, path: Path) -> Path:
+    """A 64 x 64 model of three point sources around ``ms``'s phase centre, 2 asec pixels."""
+    import numpy as np
+    from casacore.tables import table
+
+    from radiocloud.core.fitsmodel import ImageModel, write_fits_model
+
+    with table(f"{ms}::FIELD", ack=False) as field:
+        ra, dec = field.getcol("PHASE_DIR")[0, 0]
+    with table(f"{ms}::SPECTRAL_WINDOW", ack=False) as spw:
+        freq = float(spw.getcol("REF_FREQUENCY")[0])
+    image = np.zeros((1, 1, 64, 64))
+    image[0, 0, 32, 32], image[0, 0, 20, 40], image[0, 0, 45, 12] = 1.0, 0.3, 0.2
+    cell = np.deg2rad(2 / 3600)
+    write_fits_model(ImageModel(image=image, freqs=[freq], ra0=ra, dec0=dec, cell_l=-cell,
+                                cell_m=cell, ref_x=32, ref_y=32, stokes=("I",)), path)  # fmt: skip
+    return path
+
+
 def main(commands: list[str]) -> int:
     """Run ``commands``; 0, or the exit code of the first that failed."""
     from radiocloud.core.testing.builders import MSSpec, build_ms
@@ -33,7 +54,8 @@ def main(commands: list[str]) -> int:
         sky.write_text(SKY)
         for n, command in enumerate(commands):
             ms = build_ms(Path(tmp, f"t{n}.ms"), MSSpec(extra_columns=("MODEL_DATA",)))
-            argv = [a.format(ms=ms, sky=sky, tmp=tmp) for a in shlex.split(command)]
+            fits = model_image(ms, Path(tmp, f"t{n}-model.fits")) if "{fits}" in command else ""
+            argv = [a.format(ms=ms, sky=sky, fits=fits, tmp=tmp) for a in shlex.split(command)]
             print("warm:", shlex.join(argv), flush=True)
             done = subprocess.run(argv, cwd=tmp, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
             if done.returncode != 0:
