@@ -1,6 +1,11 @@
 """Fixtures of the container tests: podman (or a skip saying why it cannot be had), the images
 built once per session by containers/build (kept in podman's storage and reused across runs by
-their content hash), and podman's Docker-compatible API socket."""
+their content hash), and podman's Docker-compatible API socket.
+
+The container tests run last, and their images are built in the background from the end of
+collection on: a build from nothing (debootstrap of the base, three images) takes minutes of
+mostly waiting on downloads and storage, which the rest of the suite fills.
+"""
 
 from __future__ import annotations
 
@@ -65,23 +70,57 @@ def podman() -> None:
         pytest.skip(why)
 
 
+_BUILD: dict[str, object] = {}  # the background build: process, report, log, started
+
+
+def _start_build(folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    log = open(folder / "build.log", "w+")  # noqa: SIM115 (read back by the images fixture)
+    command = [sys.executable, str(BUILD), "--local-base", *IMAGES,
+               "--report", str(folder / "images.json")]  # fmt: skip
+    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=podman_env())
+    _BUILD.update(report=folder / "images.json", log=log, started=time.perf_counter(),
+                  process=process)  # fmt: skip
+
+
+def pytest_collection_modifyitems(session, config, items) -> None:
+    """The container tests last; their images start building now if podman is here."""
+    ours = [item for item in items if Path(item.path).is_relative_to(Path(__file__).parent)]
+    if not ours:
+        return
+    mine = set(map(id, ours))
+    items[:] = [item for item in items if id(item) not in mine] + ours
+    needs = any("images" in getattr(item, "fixturenames", ()) for item in ours)
+    if needs and not _BUILD and not config.option.collectonly and _why_no_podman() is None:
+        import tempfile
+
+        _start_build(Path(tempfile.mkdtemp(prefix="rc-images-")))
+
+
+def pytest_sessionfinish(session, exitstatus) -> None:
+    process = _BUILD.get("process")
+    if process is not None and process.poll() is None:  # the session ended before needing it
+        process.terminate()
+        process.wait()
+
+
 @pytest.fixture(scope="session")
 def images(podman, tmp_path_factory) -> dict:
     """The local base, core, rc-simulate and rc-predict images (built or found up to date)."""
-    report = tmp_path_factory.mktemp("images") / "images.json"
-    started = time.perf_counter()
-    done = subprocess.run(
-        [sys.executable, str(BUILD), "--local-base", *IMAGES, "--report", str(report)],
-        capture_output=True,
-        text=True,
-        timeout=900,
-        env=podman_env(),
-    )
-    if done.returncode != 0:
-        pytest.fail(f"containers/build failed:\n{done.stdout}\n{done.stderr}")
-    built = json.loads(report.read_text())
-    built["seconds"] = time.perf_counter() - started
-    built["output"] = done.stdout
+    if not _BUILD:
+        _start_build(tmp_path_factory.mktemp("images"))
+    try:
+        code = _BUILD["process"].wait(timeout=900)
+    except subprocess.TimeoutExpired:
+        _BUILD["process"].kill()
+        pytest.fail("containers/build took over 15 minutes")
+    _BUILD["log"].seek(0)
+    output = _BUILD["log"].read()
+    if code != 0:
+        pytest.fail(f"containers/build failed:\n{output}")
+    built = json.loads(_BUILD["report"].read_text())
+    built["seconds"] = time.perf_counter() - _BUILD["started"]
+    built["output"] = output
     return built
 
 
