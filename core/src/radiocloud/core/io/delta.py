@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import dask
 import dask.array as da
 import numpy as np
 import xarray as xr
@@ -291,21 +292,24 @@ def write_delta(datasets: Sequence[xr.Dataset], url: str | DatasetURL, columns) 
     url = as_url(url)
     manifest = read_manifest(url)
     _check_like_below(url, datasets, columns)
-    by_group: dict[int, list[xr.Dataset]] = {}
     for ds in datasets:
         if GROUP_ATTR not in ds.attrs or "ROWID" not in ds.coords:
             raise NotADatasetError(
                 f"cannot write to delta-set '{url}' datasets that were not read from it "
                 "(open it with open_dataset first)"
             )
-        by_group.setdefault(int(ds.attrs[GROUP_ATTR]), []).append(ds)
+    keys = dask.compute(*[ds.ROWID.data for ds in datasets])  # every partition's, in one pass
+    by_group: dict[int, list[tuple[xr.Dataset, np.ndarray]]] = {}
+    for ds, rowid in zip(datasets, keys, strict=True):
+        by_group.setdefault(int(ds.attrs[GROUP_ATTR]), []).append((ds, rowid))
     writes = []
-    for gi, parts in by_group.items():
+    for gi, held in by_group.items():
+        parts = [ds for ds, _ in held]
         rows = manifest["groups"][gi]["rows"]
-        rowid = np.concatenate([np.asarray(ds.ROWID.values, np.int64) for ds in parts])
-        pos = positions(url, rowid)
+        pos = positions(url, np.concatenate([np.asarray(r, np.int64) for _, r in held]))
         order = np.argsort(pos, kind="stable")
         in_order = bool(np.all(order == np.arange(len(order))))
+        ordered = pos[order]
         out = {}
         for column in columns:
             data = da.concatenate([da.asarray(ds[column].data) for ds in parts], axis=0)
@@ -317,9 +321,9 @@ def write_delta(datasets: Sequence[xr.Dataset], url: str | DatasetURL, columns) 
             target = ensure_column(url, gi, column, data.dtype, data.shape[1:],
                                    parts[0][column].dims, rows, fresh=fresh)  # fmt: skip
             per_task = max(max(data.chunks[0]), 1)
-            chunks = owned_chunks(pos[order], stored_chunk_rows(target), per_task)
+            chunks = owned_chunks(ordered, stored_chunk_rows(target), per_task)
             data = data.rechunk((chunks, *(-1 for _ in data.shape[1:])))
-            places = da.from_array(pos[order], chunks=(chunks,))
+            places = da.from_array(ordered, chunks=(chunks,))
             out[column] = ((f"write-{gi}-{column}",), write_rows(target, places, data))
         writes.append(xr.Dataset(out))
     return writes
